@@ -19,6 +19,12 @@ register_configs()
 
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    if cfg.download:
+        from render.download import main as download_main
+
+        names = [n.strip() for n in str(cfg.download).split(",") if n.strip()]
+        models_dir = ["--models-dir", cfg.model.models_dir] if cfg.model.models_dir else []
+        sys.exit(download_main(names + models_dir))
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         result = render_animation(cfg, output_dir)

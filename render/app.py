@@ -34,7 +34,7 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     # 1. Check every input before anything heavy is built; all problems are reported together.
     settings = to_settings(cfg)
     plan = check_inputs(settings)
-    device = resolve_device(settings.device)
+    device = plan.device
     log.info("rendering %d frames at %dx%d on %s, seed %d", plan.n_frames, plan.width, plan.height, device, plan.seed)
 
     # 2. The run directory: resolved config (with the seed actually used) and the schedule plot.
@@ -49,7 +49,7 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
 
     # 3. Build the mode and the generator.
     mode = build_mode(settings, plan, device)
-    generator = build_generator(settings, plan, device)
+    generator = build_generator(settings, plan, device, progress=progress)
 
     # 4. Render every frame.
     result = render_frames(plan, mode, generator, run, progress=progress)
@@ -62,12 +62,6 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
         log.info("video: %s", video)
     log.info("%d frames in %s", len(result.frames), run.frames_dir)
     return RunResult(run_dir=run.root, frames=result.frames, video=video)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def animated_schedules(plan: RenderPlan, mode_name: str) -> dict:
@@ -103,8 +97,15 @@ def build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> Anim
     raise ValueError(f"animation.mode={name!r} is not implemented")
 
 
-def build_generator(settings: Config, plan: RenderPlan, device: torch.device) -> FrameGenerator:
+def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
+                    progress: bool = True) -> FrameGenerator:
     name = settings.generator.value
     if name == "preview":
         return PreviewGenerator(plan.height, plan.width, settings.perlin_mode.value, device)
+    if name == "diffusion":
+        from render.diffusion_generator import DiffusionGenerator
+        from render.networks import load_networks
+
+        networks = load_networks(plan.diffusion, device, progress=progress)
+        return DiffusionGenerator(networks, plan, plan.diffusion, settings.animation.mode.value, progress=progress)
     raise ValueError(f"generator={name!r} is not implemented")

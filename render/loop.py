@@ -34,7 +34,7 @@ def render_frames(plan: RenderPlan, mode: AnimationMode, generator: FrameGenerat
     for index in bar:
         params = plan.params(index)
         init = mode.prepare(params)
-        frame = init.image if init.final else generator(init.image, params)
+        frame = init.image if init.final else generator(init, params)
         image = to_uint8(frame)
         run.save_frame(index, image)
         mode.commit(from_uint8(image, frame.device), params)

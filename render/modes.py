@@ -24,6 +24,7 @@ InitSource = Callable[[FrameParams], "torch.Tensor | None"]
 class FrameInit:
     image: torch.Tensor | None  # (1,3,H,W) in [0,1], or None for "start from noise"
     final: bool = False  # True: ``image`` is the frame itself and no generator runs
+    from_previous: bool = False  # True: made from earlier frames (DD then uses frames_scale/frames_skip_steps)
 
 
 @dataclass
@@ -49,7 +50,7 @@ class _Chained:
     def prepare(self, params: FrameParams) -> FrameInit:
         if self.state.previous is None:
             return FrameInit(self.first_init(params))
-        return FrameInit(self.warp(self.state.previous, params))
+        return FrameInit(self.warp(self.state.previous, params), from_previous=True)
 
     def commit(self, frame: torch.Tensor, params: FrameParams) -> None:
         self.state.previous = frame

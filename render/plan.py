@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
+import torch
 
 from transforms.prompts import Prompt, PromptSchedule
+
+if TYPE_CHECKING:
+    from render.diffusion_plan import DiffusionPlan
 
 SEED_MODULUS = 2**32
 
@@ -38,6 +42,8 @@ class RenderPlan:
     schedules: Mapping[str, np.ndarray]
     text_prompts: PromptSchedule
     image_prompts: PromptSchedule
+    device: torch.device = torch.device("cpu")
+    diffusion: "DiffusionPlan | None" = None  # what the diffusion generator needs; None for the preview
 
     def frame_seed(self, frame: int) -> int:
         """Disco Diffusion's seed sequence for 2D/3D: ``seed + frame`` (kept in 32 bits)."""

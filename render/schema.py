@@ -5,7 +5,8 @@ These dataclasses are registered in Hydra's ConfigStore and are the single sourc
 Settings keep Disco Diffusion's names. Fields whose metadata has ``schedule=True`` are keyframe schedules
 (see ``transforms/keyframes.py``) and are evaluated over every frame before anything heavy is loaded.
 
-``python -m render.schema`` prints the settings as a Markdown table (the README's reference section).
+``python -m render.schema`` prints the settings as a Markdown table; ``python -m render.schema --readme`` rewrites the
+README's reference section with it.
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ Interpolation = _choices("Interpolation", ["linear", "step", "cubic", "ease_in",
 PaddingMode = _choices("PaddingMode", ["border", "zeros", "reflection"])
 SamplingMode = _choices("SamplingMode", ["bicubic", "bilinear", "nearest"])
 PerlinMode = _choices("PerlinMode", ["mixed", "color", "gray"])
-GeneratorName = _choices("GeneratorName", ["preview"])
+GeneratorName = _choices("GeneratorName", ["diffusion", "preview"])
+SamplingModeName = _choices("SamplingModeName", ["ddim", "plms"])
+Precision = _choices("Precision", ["auto", "fp32", "bf16", "fp16"])
 DepthName = _choices("DepthName", ["flat"])
 X264Preset = _choices("X264Preset", ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                                      "slower", "veryslow"])
@@ -82,6 +85,59 @@ class AnimationConfig:
 
 
 @dataclass
+class ModelConfig:
+    """The diffusion generator: which networks, and DD's sampling and guidance settings."""
+
+    name: str = setting("auto", "model preset: auto (the real preset when its files are present, else tiny with a "
+                                "warning), disco512, disco256, tiny")
+    diffusion_model: str = setting("512x512_diffusion_uncond_finetune_008100",
+                                   "diffusion checkpoint (a registry key, or tiny for seeded random weights)")
+    use_secondary_model: bool = setting(True, "predict the clean image for CLIP with the small secondary model "
+                                              "(fast) instead of backpropagating through the UNet")
+    clip_models: List[str] = setting(["ViT-B-32:openai", "ViT-B-16:openai", "RN50:openai"],
+                                     "CLIP models as ARCH:TAG (open_clip names), e.g. ViT-L-14:openai, "
+                                     "ViT-B-32:laion2b_e16")
+    width_height: List[int] = setting([1280, 768], "frame size used when width/height are not set (DD's "
+                                                   "width_height_for_512x512_models)")
+    diffusion_sampling_mode: SamplingModeName = setting(SamplingModeName["ddim"], "ddim or plms")
+    steps: int = setting(250, "diffusion steps of a whole (unskipped) sampling run")
+    skip_steps: int = setting(10, "steps skipped on frame 0 (more keeps more of init_image)")
+    frames_skip_steps: str = setting("60%", "share of steps skipped on later frames, which start from the warped "
+                                            "previous frame")
+    clip_guidance_scale: float = setting(5000.0, "strength of the CLIP guidance")
+    tv_scale: float = setting(0.0, "smoothness (total variation) weight")
+    range_scale: float = setting(150.0, "weight keeping the predicted image within range")
+    sat_scale: float = setting(0.0, "weight against saturation beyond range")
+    init_scale: float = setting(1000.0, "LPIPS pull of frame 0 toward init_image")
+    frames_scale: float = setting(1500.0, "LPIPS pull of later frames toward the warped previous frame")
+    cutn_batches: int = setting(4, "batches of cutouts per CLIP model and step (gradients are averaged)")
+    skip_augs: bool = setting(False, "turn off the cutout augmentations")
+    cut_overview: str = setting("[12]*400+[4]*600", "whole-image views per batch over diffusion time (1000 entries, "
+                                                    "noisiest first)")
+    cut_innercut: str = setting("[4]*400+[12]*600", "random inner crops per batch over diffusion time")
+    cut_ic_pow: str = setting("[1]*1000", "inner crop size power (higher: smaller crops)")
+    cut_icgray_p: str = setting("[0.2]*400+[0]*600", "share of inner crops made gray")
+    eta: float = setting(0.8, "DDIM noise (0 deterministic, 1 like DDPM)")
+    clamp_grad: bool = setting(True, "limit the RMS of the guidance gradient")
+    clamp_max: float = setting(0.05, "the RMS limit when clamp_grad is on")
+    clip_denoised: bool = setting(False, "clamp the model's predicted image to [-1, 1]")
+    fuzzy_prompt: bool = setting(False, "add 25 noisy copies of each prompt embedding")
+    rand_mag: float = setting(0.05, "noise of the fuzzy prompt copies")
+    use_vertical_symmetry: bool = setting(False, "mirror the top half at transformation_percent (DDIM)")
+    use_horizontal_symmetry: bool = setting(False, "mirror the left half at transformation_percent (DDIM)")
+    transformation_percent: List[float] = setting([0.09], "points of the sampling run where symmetry is applied")
+    precision: Precision = setting(Precision["auto"], "UNet and secondary model precision: auto (bf16 on CUDA "
+                                                      "and CPU), fp32, bf16, fp16 (CUDA only)")
+    clip_precision: Precision = setting(Precision["auto"], "CLIP precision: auto (fp16 on CUDA, fp32 on CPU, "
+                                                           "where bf16 is slower)")
+    use_checkpoint: bool = setting(True, "gradient checkpointing in the UNet (memory for speed)")
+    channels_last: bool = setting(True, "channels-last memory layout for the convolutions")
+    models_dir: Optional[str] = setting(None, "where weight files live (default $DISCO_ANIM_MODELS or "
+                                              "~/.cache/disco-anim/models)")
+    download: bool = setting(True, "download missing files of an explicitly chosen preset (when online)")
+
+
+@dataclass
 class OutputConfig:
     fps: float = setting(12.0, "frames per second of the video")
     crf: int = setting(17, "x264 constant rate factor, 0 (lossless) to 51 (worst)")
@@ -100,28 +156,37 @@ class Config:
     animation: AnimationConfig = field(default_factory=AnimationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     depth: DepthConfig = field(default_factory=DepthConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     batch_name: str = setting("TimeToDisco", "name of the run; used for the output folder and the video file")
     seed: Optional[int] = setting(None, "base seed (frame f uses seed+f); null draws one and records it")
-    width: int = setting(1280, "frame width in pixels (floored to a multiple of 64, as DD does)")
-    height: int = setting(768, "frame height in pixels (floored to a multiple of 64, as DD does)")
+    width: Optional[int] = setting(None, "frame width in pixels, floored to a multiple of 64 as DD does; null: "
+                                         "the model's width_height")
+    height: Optional[int] = setting(None, "frame height in pixels, floored to a multiple of 64; null: the "
+                                          "model's width_height")
     init_image: Optional[str] = setting(None, "path of an image to start frame 0 from")
     perlin_init: bool = setting(False, "start frame 0 from Perlin noise (ignored when init_image is set)")
     perlin_mode: PerlinMode = setting(PerlinMode["mixed"], "Perlin noise colours: mixed, color or gray")
-    generator: GeneratorName = setting(GeneratorName["preview"],
-                                       "what makes each frame: preview (the warped previous frame)")
+    generator: GeneratorName = setting(GeneratorName["diffusion"], "what makes each frame: diffusion "
+                                       "(CLIP-guided, from the warped previous frame) or preview (the warped "
+                                       "previous frame itself: a camera-path preview in seconds)")
     device: str = setting("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
+    download: Optional[str] = setting(None, "fetch the weight files of a model preset (disco512, disco256) or of "
+                                            "registry keys (comma-separated) into model.models_dir, then exit")
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "
                                                            "prompts/ preset fills it; DD's lighthouse by default)")
     image_prompts: Dict[Any, List[str]] = open_dict_setting("image prompts per key frame, each 'path:weight'")
 
 
-SCHEMA_GROUPS = {"animation": AnimationConfig, "output": OutputConfig, "depth": DepthConfig}
+SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "output": OutputConfig, "depth": DepthConfig}
 
 
 def register_configs() -> None:
-    """Register the schema with Hydra's ConfigStore (``conf/config.yaml`` lists it first in its defaults)."""
-    cs = ConfigStore.instance()
-    cs.store(name="base_config", node=Config)
+    """Register the schema with Hydra's ConfigStore (``conf/config.yaml`` lists it first in its defaults), and the
+    model presets (``model=tiny``)."""
+    from render.model_presets import register_model_presets
+
+    ConfigStore.instance().store(name="base_config", node=Config)
+    register_model_presets()
 
 
 def schedule_fields() -> list[tuple[str, dataclasses.Field]]:
@@ -153,5 +218,23 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def update_readme(path: str) -> None:
+    """Replace the table between ``<!-- settings:start -->`` and ``<!-- settings:end -->`` in ``path``."""
+    import re
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    block = f"<!-- settings:start -->\n{settings_table()}\n<!-- settings:end -->"
+    new, n = re.subn(r"<!-- settings:start -->.*?<!-- settings:end -->", lambda _: block, text, flags=re.S)
+    if n != 1:
+        raise SystemExit(f"{path} has no settings markers")
+    Path(path).write_text(new)
+
+
 if __name__ == "__main__":
-    print(settings_table())
+    import sys
+
+    if sys.argv[1:2] == ["--readme"]:
+        update_readme(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+    else:
+        print(settings_table())

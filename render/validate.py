@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
+from render.diffusion_plan import DiffusionPlan, plan_diffusion
 from render.plan import SEED_MODULUS, RenderPlan
 from render.schema import Config, schedule_fields
 from transforms.keyframes import ScheduleError, parse_schedule
@@ -86,13 +87,15 @@ def check_inputs(cfg: Config) -> RenderPlan:
     """Validate ``cfg`` and evaluate its schedules; returns the plan or raises :class:`ConfigErrors`."""
     issues: list[ConfigIssue] = []
     n_frames = _check_frames(cfg, issues)
-    width, height = _check_size(cfg, issues)
     fps = float(cfg.output.fps)
     _check_output(cfg, issues)
     _check_paths(cfg, issues)
-    _check_device(cfg, issues)
+    device = _check_device(cfg, issues)
     _check_camera(cfg, issues)
     _check_depth(cfg, issues)
+    diffusion = _check_diffusion(cfg, device, issues)
+    model = diffusion.model if diffusion is not None else cfg.model
+    width, height = _check_size(cfg, model.width_height, issues)
     schedules = _evaluate_schedules(cfg, n_frames, fps, issues)
     text = _prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues)
     image = _prompts(cfg.image_prompts, "image_prompts", n_frames, fps, issues)
@@ -106,8 +109,10 @@ def check_inputs(cfg: Config) -> RenderPlan:
     seed = _seed(cfg, issues)
     if issues:
         raise ConfigErrors(issues)
+    if diffusion is not None and diffusion.fallback:
+        log.warning("%s", diffusion.fallback)
     return RenderPlan(n_frames=n_frames, width=width, height=height, fps=fps, seed=seed, schedules=schedules,
-                      text_prompts=text, image_prompts=image)
+                      text_prompts=text, image_prompts=image, device=device, diffusion=diffusion)
 
 
 def _check_frames(cfg: Config, issues: list[ConfigIssue]) -> int:
@@ -118,10 +123,12 @@ def _check_frames(cfg: Config, issues: list[ConfigIssue]) -> int:
     return int(cfg.animation.max_frames)
 
 
-def _check_size(cfg: Config, issues: list[ConfigIssue]) -> tuple[int, int]:
+def _check_size(cfg: Config, model_size: list[int], issues: list[ConfigIssue]) -> tuple[int, int]:
     size = []
-    for name in ("width", "height"):
+    for i, name in enumerate(("width", "height")):
         value = getattr(cfg, name)
+        if value is None:
+            value = int(model_size[i]) if len(model_size) == 2 else 512
         if value < SIZE_MULTIPLE:
             issues.append(ConfigIssue(name, value, f"must be at least {SIZE_MULTIPLE} pixels",
                                       f"set {name} to a multiple of {SIZE_MULTIPLE}, e.g. {name}=512"))
@@ -157,17 +164,26 @@ def _check_paths(cfg: Config, issues: list[ConfigIssue]) -> None:
                                   "or init_image=null"))
 
 
-def _check_device(cfg: Config, issues: list[ConfigIssue]) -> None:
+def _check_device(cfg: Config, issues: list[ConfigIssue]) -> torch.device:
     if cfg.device == "auto":
-        return
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(cfg.device)
     except (RuntimeError, ValueError) as exc:
         issues.append(ConfigIssue("device", cfg.device, f"not a torch device ({exc})", "use auto, cpu or cuda"))
-        return
+        return torch.device("cpu")
     if device.type == "cuda" and not torch.cuda.is_available():
         issues.append(ConfigIssue("device", cfg.device, "CUDA is not available on this machine",
                                   "use device=cpu or device=auto"))
+    return device
+
+
+def _check_diffusion(cfg: Config, device: torch.device, issues: list[ConfigIssue]) -> DiffusionPlan | None:
+    if cfg.generator.value != "diffusion":
+        return None
+    plan, problems = plan_diffusion(cfg.model, init_image=bool(cfg.init_image), device=device)
+    issues += [ConfigIssue(p.setting, p.value, p.problem, p.fix) for p in problems]
+    return plan
 
 
 def _check_camera(cfg: Config, issues: list[ConfigIssue]) -> None:

@@ -14,7 +14,7 @@ from render.schema import register_configs  # noqa: E402
 CONF_DIR = ROOT / "conf"
 
 # Tiny frames and few of them: every end-to-end test stays well under a second of rendering.
-TINY = ["width=128", "height=64", "animation.max_frames=6", "seed=123", "output.preset=ultrafast"]
+TINY = ["width=128", "height=64", "animation.max_frames=6", "seed=123", "output.preset=ultrafast", "generator=preview"]
 
 
 @pytest.fixture

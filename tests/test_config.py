@@ -45,7 +45,11 @@ def test_defaults_are_disco_diffusions(compose_config):
     assert s.animation.zoom == "0: (1), 10: (1.05)" and s.animation.translation_z == "0: (10.0)"
     assert (s.animation.near_plane, s.animation.far_plane, float(s.animation.fov)) == (200.0, 10000.0, 40.0)
     assert (s.animation.padding_mode.value, s.animation.sampling_mode.value) == ("border", "bicubic")
-    assert (s.width, s.height, s.output.fps, s.output.crf) == (1280, 768, 12.0, 17)
+    assert (s.width, s.height, s.output.fps, s.output.crf) == (None, None, 12.0, 17)
+    assert s.model.width_height == [1280, 768] and s.model.steps == 250 and s.model.clip_guidance_scale == 5000
+    assert s.model.cut_overview == "[12]*400+[4]*600" and s.model.frames_skip_steps == "60%"
+    preview = check_inputs(to_settings(compose_config("generator=preview")))
+    assert (preview.width, preview.height) == (1280, 768)  # the model's size when width/height are not set
 
 
 @pytest.mark.parametrize("override, name", [

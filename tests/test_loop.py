@@ -38,7 +38,7 @@ class RecordingGenerator:
 
     def __call__(self, init, params):
         self.calls.append((params.frame, params.seed))
-        return init + 0.1
+        return init.image + 0.1
 
 
 def test_loop_wires_mode_generator_and_disk(tmp_path):

@@ -1,0 +1,129 @@
+"""DD's noise schedule: guided-diffusion's linear betas, respaced like its SpacedDiffusion (reference §4).
+
+Arrays are float64 NumPy, as guided-diffusion keeps them; coefficients are taken out as float32 tensors shaped to
+broadcast against an image batch, exactly as guided-diffusion's ``_extract_into_tensor`` does, so that sampler
+arithmetic matches the reference bit for bit.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["DiffusionSchedule", "linear_betas", "space_timesteps"]
+
+
+def linear_betas(num_steps: int) -> np.ndarray:
+    """Ho et al.'s linear betas, scaled by 1000/num_steps so that any step count spans the same noise range."""
+    scale = 1000 / num_steps
+    return np.linspace(scale * 0.0001, scale * 0.02, num_steps, dtype=np.float64)
+
+
+def space_timesteps(num_steps: int, section_counts: str | int | list[int]) -> set[int]:
+    """The timesteps kept from ``num_steps``: "ddimN" (DDIM's fixed integer stride giving exactly N steps), or
+    counts per equal section ("N" or "N,M,..."), strided evenly inside each section."""
+    if isinstance(section_counts, str) and section_counts.startswith("ddim"):
+        desired = int(section_counts[len("ddim"):])
+        for stride in range(1, num_steps):
+            if len(range(0, num_steps, stride)) == desired:
+                return set(range(0, num_steps, stride))
+        raise ValueError(f"cannot create exactly {desired} steps out of {num_steps} with an integer stride")
+    if isinstance(section_counts, str):
+        section_counts = [int(x) for x in section_counts.split(",")]
+    elif isinstance(section_counts, int):
+        section_counts = [section_counts]
+    size_per, extra = divmod(num_steps, len(section_counts))
+    start, steps = 0, []
+    for i, count in enumerate(section_counts):
+        size = size_per + (1 if i < extra else 0)
+        if size < count:
+            raise ValueError(f"cannot divide a section of {size} steps into {count}")
+        stride = 1 if count <= 1 else (size - 1) / (count - 1)
+        position = 0.0
+        for _ in range(count):  # a running sum, as the reference, so that halves round the same way
+            steps.append(start + round(position))
+            position += stride
+        start += size
+    return set(steps)
+
+
+class DiffusionSchedule:
+    """A respaced linear-beta diffusion (guided-diffusion's SpacedDiffusion with DD's settings).
+
+    ``index`` arguments are respaced step indices (0 = least noisy, ``num_timesteps - 1`` = noisiest): an int or a
+    LongTensor of shape (B,).
+    """
+
+    def __init__(self, diffusion_steps: int = 1000, timestep_respacing: str | int = "",
+                 rescale_timesteps: bool = True):
+        base_alphas_cumprod = np.cumprod(1.0 - linear_betas(diffusion_steps))
+        kept = space_timesteps(diffusion_steps, timestep_respacing or [diffusion_steps])
+        betas, last, timestep_map = [], 1.0, []
+        for i, alpha_cumprod in enumerate(base_alphas_cumprod):
+            if i in kept:
+                betas.append(1 - alpha_cumprod / last)
+                last = alpha_cumprod
+                timestep_map.append(i)
+        self.original_num_steps = diffusion_steps
+        self.rescale_timesteps = rescale_timesteps
+        self.timestep_map = np.array(timestep_map, dtype=np.int64)
+        self.betas = np.array(betas, dtype=np.float64)
+        self.num_timesteps = len(self.betas)
+        self.alphas_cumprod = np.cumprod(1.0 - self.betas, axis=0)
+        self.alphas_cumprod_prev = np.append(1.0, self.alphas_cumprod[:-1])
+        self.sqrt_alphas_cumprod = np.sqrt(self.alphas_cumprod)
+        self.sqrt_one_minus_alphas_cumprod = np.sqrt(1.0 - self.alphas_cumprod)
+        self.sqrt_recip_alphas_cumprod = np.sqrt(1.0 / self.alphas_cumprod)
+        self.sqrt_recipm1_alphas_cumprod = np.sqrt(1.0 / self.alphas_cumprod - 1)
+        self._tensors: dict = {}
+
+    @classmethod
+    def for_steps(cls, steps: int) -> "DiffusionSchedule":
+        """DD's schedule for ``steps`` sampling steps: ``(1000//steps)*steps`` diffusion steps, ``ddim{steps}``."""
+        diffusion_steps = (1000 // steps) * steps if steps < 1000 else steps
+        return cls(diffusion_steps, f"ddim{steps}", rescale_timesteps=True)
+
+    def __repr__(self) -> str:
+        return (f"DiffusionSchedule(num_timesteps={self.num_timesteps}, "
+                f"original_num_steps={self.original_num_steps}, rescale_timesteps={self.rescale_timesteps})")
+
+    def _table(self, name: str, device) -> torch.Tensor:
+        key = (name, torch.device(device))
+        if key not in self._tensors:
+            self._tensors[key] = torch.from_numpy(getattr(self, name)).to(device)
+        return self._tensors[key]
+
+    def coef(self, name: str, index, like: torch.Tensor) -> torch.Tensor:
+        """Array ``name`` at ``index`` as float32, shaped (B, 1, ..., 1) to broadcast against ``like``."""
+        index = torch.as_tensor(index, device=like.device, dtype=torch.long)
+        if index.ndim == 0:
+            index = index.expand(like.shape[0])
+        values = self._table(name, like.device)[index].float()
+        return values.view(-1, *([1] * (like.ndim - 1))).expand(like.shape)
+
+    def model_time(self, index):
+        """The timestep the network (and DD's cond_fn) sees: ``timestep_map[index] * 1000 / original_num_steps``
+        when rescaling (float32, as guided-diffusion computes it). A float for an int index, else a tensor."""
+        tensor = torch.as_tensor(index, dtype=torch.long)
+        times = self._table("timestep_map", tensor.device)[tensor].float()
+        if self.rescale_timesteps:
+            times = times * (1000.0 / self.original_num_steps)
+        return times.item() if isinstance(index, int) else times
+
+    def alpha_bar(self, index, like: torch.Tensor) -> torch.Tensor:
+        return self.coef("alphas_cumprod", index, like)
+
+    def alpha_bar_prev(self, index, like: torch.Tensor) -> torch.Tensor:
+        return self.coef("alphas_cumprod_prev", index, like)
+
+    def q_sample(self, x0: torch.Tensor, index, noise: torch.Tensor) -> torch.Tensor:
+        """x_t = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) noise."""
+        return (self.coef("sqrt_alphas_cumprod", index, x0) * x0
+                + self.coef("sqrt_one_minus_alphas_cumprod", index, x0) * noise)
+
+    def predict_xstart_from_eps(self, x: torch.Tensor, index, eps: torch.Tensor) -> torch.Tensor:
+        return (self.coef("sqrt_recip_alphas_cumprod", index, x) * x
+                - self.coef("sqrt_recipm1_alphas_cumprod", index, x) * eps)
+
+    def predict_eps_from_xstart(self, x: torch.Tensor, index, pred_xstart: torch.Tensor) -> torch.Tensor:
+        return ((self.coef("sqrt_recip_alphas_cumprod", index, x) * x - pred_xstart)
+                / self.coef("sqrt_recipm1_alphas_cumprod", index, x))

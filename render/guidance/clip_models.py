@@ -1,0 +1,100 @@
+"""CLIP models through open_clip, each loaded from a local file, plus tiny random ones for offline runs.
+
+A model is named ``ARCH:TAG`` as in open_clip: ``ViT-B-32:openai`` (OpenAI's checkpoint, a TorchScript archive or a
+state dict), ``ViT-B-32:laion2b_e16`` (an OpenCLIP checkpoint), or ``tiny-vit-32:random`` (a small CLIP of the real
+architecture with seeded random weights, no file). Every model uses OpenAI's tokenizer, as DD did.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+import torch
+from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+from torch import nn
+
+from render.guidance.cutouts import clip_normalize
+
+TINY_CLIPS = {
+    # name: (vision cfg, embed dim); ViT and ResNet variants so both vision towers are exercised offline
+    "tiny-vit-32": (dict(image_size=64, layers=2, width=64, patch_size=32, head_width=32), 32),
+    "tiny-vit-16": (dict(image_size=64, layers=2, width=64, patch_size=16, head_width=32), 32),
+    "tiny-rn": (dict(image_size=64, layers=(1, 1, 1, 1), width=16, head_width=16), 32),
+}
+TINY_TEXT = dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=2)
+
+
+class ClipModelError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    arch: str
+    tag: str
+
+    @classmethod
+    def parse(cls, name: str) -> "ClipSpec":
+        arch, sep, tag = str(name).partition(":")
+        if not sep or not arch or not tag:
+            raise ClipModelError(f"CLIP model {name!r} must be written ARCH:TAG, e.g. ViT-B-32:openai")
+        return cls(arch, tag)
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch}:{self.tag}"
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.arch in TINY_CLIPS
+
+
+class ClipPerceptor(nn.Module):
+    """A CLIP model with what guidance needs: its input size, image and text encoders returning float32."""
+
+    def __init__(self, spec: ClipSpec, model: CLIP):
+        super().__init__()
+        self.spec = spec
+        self.model = model.eval().requires_grad_(False)
+        size = model.visual.image_size
+        self.input_resolution = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.tokenizer = open_clip.get_tokenizer("ViT-B-32")  # OpenAI's BPE, for every model (as DD)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode_image(self, images01: torch.Tensor) -> torch.Tensor:
+        """Embed a batch of [0,1] images already at ``input_resolution``."""
+        dtype = next(self.model.parameters()).dtype
+        return self.model.encode_image(clip_normalize(images01).to(dtype)).float()
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        tokens = self.tokenizer(texts).to(self.device)
+        return self.model.encode_text(tokens).float()
+
+
+def build_tiny_clip(arch: str, seed: int = 0) -> CLIP:
+    """A small CLIP of the real open_clip architecture with seeded random weights."""
+    if arch not in TINY_CLIPS:
+        raise ClipModelError(f"unknown tiny CLIP {arch!r}; choose from {', '.join(TINY_CLIPS)}")
+    vision, embed_dim = TINY_CLIPS[arch]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return CLIP(embed_dim=embed_dim, vision_cfg=CLIPVisionCfg(**vision), text_cfg=CLIPTextCfg(**TINY_TEXT))
+
+
+def load_clip(spec: ClipSpec, path: Path | None, device: torch.device, precision: str = "fp32") -> ClipPerceptor:
+    """Load ``spec`` from ``path`` (OpenAI archive/state dict or OpenCLIP checkpoint); tiny models need no file."""
+    if spec.is_tiny:
+        model = build_tiny_clip(spec.arch)
+    elif path is None or not Path(path).is_file():
+        raise ClipModelError(f"CLIP model {spec.name}: weights file {path} not found")
+    elif spec.tag == "openai":
+        model = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
+    else:
+        model = open_clip.create_model(spec.arch, pretrained=str(path), device="cpu", precision="fp32")
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return ClipPerceptor(spec, model.to(device=device, dtype=dtype))

@@ -1,0 +1,36 @@
+"""LPIPS (VGG) for ``init_scale``/``frames_scale``: the lpips package's network and calibrated linear layers, with
+the VGG16 trunk loaded from torchvision's ``vgg16-397923af.pth`` in the model directory (no hub download)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lpips
+import torch
+from torch import nn
+
+# lpips splits torchvision's vgg16.features into slices at these indices; module names keep the original index.
+_VGG_SLICES = ((1, range(0, 4)), (2, range(4, 9)), (3, range(9, 16)), (4, range(16, 23)), (5, range(23, 30)))
+
+
+def vgg_features_to_lpips(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map torchvision ``features.N.*`` keys to lpips' ``net.sliceK.N.*`` keys."""
+    out = {}
+    for key, value in state_dict.items():
+        if not key.startswith("features."):
+            continue
+        index = int(key.split(".")[1])
+        for slice_no, indices in _VGG_SLICES:
+            if index in indices:
+                out[f"net.slice{slice_no}.{key[len('features.'):]}"] = value
+    return out
+
+
+def build_lpips(vgg_path: Path | None, device: torch.device) -> nn.Module:
+    """LPIPS-VGG in eval mode without gradients for its weights; ``vgg_path=None`` keeps a random trunk (tiny)."""
+    model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
+    if vgg_path is not None:
+        trunk = vgg_features_to_lpips(torch.load(vgg_path, map_location="cpu", weights_only=True))
+        missing, unexpected = model.load_state_dict(trunk, strict=False)
+        if unexpected or any(k.startswith("net.") for k in missing):
+            raise ValueError(f"{vgg_path} is not torchvision's VGG16 (missing {missing}, unexpected {unexpected})")
+    return model.to(device).eval().requires_grad_(False)

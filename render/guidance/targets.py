@@ -1,0 +1,85 @@
+"""Prompt targets: what each CLIP model's embeddings of the frame's prompts are, with their weights.
+
+Computed once per prompt change (not per step or per frame) and cached. Any randomness (fuzzy prompts, image-prompt
+cutouts) is drawn from a generator seeded by the caller, so a cached and a freshly computed target are identical.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+from render.guidance.clip_models import ClipPerceptor
+from render.guidance.cutouts import MakeCutouts, prompt_augmentations
+from transforms.prompts import Prompt
+
+IMAGE_PROMPT_CUTS = 16
+FUZZY_COPIES = 25
+
+
+@dataclass
+class Targets:
+    embeds: torch.Tensor  # (n, d) float32
+    weights: torch.Tensor  # (n,), normalised so that |sum| = 1
+
+
+class TargetBuilder:
+    def __init__(self, perceptors: Sequence[ClipPerceptor], *, side_x: int, side_y: int, fuzzy_prompt: bool = False,
+                 rand_mag: float = 0.05, skip_augs: bool = False):
+        self.perceptors = list(perceptors)
+        self.side_x, self.side_y = side_x, side_y
+        self.fuzzy_prompt, self.rand_mag = fuzzy_prompt, rand_mag
+        self.augment = None if skip_augs else prompt_augmentations()
+        self._cache: dict[tuple, list[Targets]] = {}
+
+    def build(self, text: Sequence[Prompt], images: Sequence[Prompt], seed: int) -> list[Targets]:
+        """One :class:`Targets` per perceptor; cached by (prompts, seed)."""
+        key = (tuple(text), tuple(images), seed)
+        if key not in self._cache:
+            with torch.random.fork_rng(devices=self._devices()):
+                torch.manual_seed(seed)
+                self._cache = {key: [self._for(p, text, images) for p in self.perceptors]}
+        return self._cache[key]
+
+    def _devices(self) -> list[int]:
+        return sorted({p.device.index or 0 for p in self.perceptors if p.device.type == "cuda"})
+
+    def _for(self, perceptor: ClipPerceptor, text: Sequence[Prompt], images: Sequence[Prompt]) -> Targets:
+        embeds, weights = [], []
+        if text:
+            encoded = perceptor.encode_text([p.text for p in text])
+            for row, prompt in zip(encoded, text):
+                self._add(embeds, weights, row[None], prompt.weight)
+        for prompt in images:
+            with torch.no_grad():
+                cuts = self._image_cutouts(perceptor, Path(prompt.text))
+                encoded = perceptor.encode_image(cuts)
+            self._add(embeds, weights, encoded, prompt.weight / IMAGE_PROMPT_CUTS)
+        if not embeds:
+            return Targets(torch.zeros(0, 1, device=perceptor.device), torch.zeros(0, device=perceptor.device))
+        w = torch.tensor(weights, device=perceptor.device, dtype=torch.float32)
+        return Targets(torch.cat(embeds), w / w.sum().abs())
+
+    def _add(self, embeds: list, weights: list, rows: torch.Tensor, weight: float) -> None:
+        """Append ``rows`` with ``weight`` each; fuzzy prompts add 25 noisy copies instead (DD clamped those to
+        [0, 1], which distorts the embedding; not here)."""
+        if self.fuzzy_prompt:
+            for _ in range(FUZZY_COPIES):
+                embeds.append(rows + torch.randn_like(rows) * self.rand_mag)
+                weights += [weight] * len(rows)
+        else:
+            embeds.append(rows)
+            weights += [weight] * len(rows)
+
+    def _image_cutouts(self, perceptor: ClipPerceptor, path: Path) -> torch.Tensor:
+        """DD's image-prompt cutouts, on the [0, 1] image (DD fed CLIP's normalisation a [-1, 1] image)."""
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            short = min(self.side_x, self.side_y, *img.size)
+            img = TF.resize(img, short, TF.InterpolationMode.LANCZOS)
+        x = TF.to_tensor(img).to(perceptor.device)[None]
+        return MakeCutouts(perceptor.input_resolution, IMAGE_PROMPT_CUTS, self.augment)(x)
