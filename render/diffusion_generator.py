@@ -11,13 +11,14 @@ Per frame, as Disco Diffusion v5.7 does it:
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import torch
 from tqdm import tqdm
 
-from render.diffusion.samplers import EpsDenoiser, ScoreGuidance, prepare_start, sample_ddim, sample_plms, \
-    symmetry_steps
+from render.diffusion.samplers import EpsDenoiser, ScoreGuidance, mirror_symmetry, prepare_start, sample_ddim, \
+    sample_plms, symmetry_steps
 from render.diffusion.schedule import DiffusionSchedule
 from render.diffusion_plan import DiffusionPlan
 from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0
@@ -107,16 +108,8 @@ class DiffusionGenerator:
             return sample_plms(self.guided, self.schedule, x, indices, order=2)
         transform, at = None, ()
         if model.use_horizontal_symmetry or model.use_vertical_symmetry:
-            transform = self._symmetry
+            transform = functools.partial(mirror_symmetry, horizontal=model.use_horizontal_symmetry,
+                                          vertical=model.use_vertical_symmetry)
             at = symmetry_steps(len(indices), model.transformation_percent)
         return sample_ddim(self.guided, self.schedule, x, indices, eta=model.eta, transform=transform,
                            transform_steps=at)
-
-    def _symmetry(self, x: torch.Tensor) -> torch.Tensor:
-        """DD's symmetry: mirror the left half onto the right and/or the top half onto the bottom."""
-        w, h = x.shape[-1], x.shape[-2]
-        if self.model.use_horizontal_symmetry:
-            x = torch.cat([x[..., : w // 2], torch.flip(x[..., : w // 2], [-1])], -1)
-        if self.model.use_vertical_symmetry:
-            x = torch.cat([x[..., : h // 2, :], torch.flip(x[..., : h // 2, :], [-2])], -2)
-        return x

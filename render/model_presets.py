@@ -9,7 +9,7 @@ import dataclasses
 
 from hydra.core.config_store import ConfigStore
 
-from render.schema import ModelConfig, Precision
+from render.schema import ModelConfig
 
 DD_CLIPS = ["ViT-B-32:openai", "ViT-B-16:openai", "RN50:openai"]
 
@@ -22,10 +22,9 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # a CPU. The pictures are not meaningful; the camera, the loop, the guidance and the files are.
     "tiny": ModelConfig(
         name="tiny", diffusion_model="tiny", clip_models=["tiny-vit-32:random", "tiny-vit-16:random", "tiny-rn:random"],
-        width_height=[256, 128], steps=20, skip_steps=0, frames_skip_steps="60%", cutn_batches=1,
+        width_height=[256, 128], steps=15, skip_steps=0, frames_skip_steps="60%", cutn_batches=1,
         cut_overview="[2]*1000", cut_innercut="[2]*1000", cut_icgray_p="[0.2]*400+[0]*600", init_scale=0.0,
-        frames_scale=0.0, precision=Precision["fp32"], clip_precision=Precision["fp32"], use_checkpoint=False,
-        download=False,
+        frames_scale=0.0, use_checkpoint=False, download=False,
     ),
 }
 

@@ -107,7 +107,7 @@ class DiffusionSchedule:
         times = self._table("timestep_map", tensor.device)[tensor].float()
         if self.rescale_timesteps:
             times = times * (1000.0 / self.original_num_steps)
-        return times.item() if isinstance(index, int) else times
+        return times.item() if isinstance(index, (int, np.integer)) else times
 
     def alpha_bar(self, index, like: torch.Tensor) -> torch.Tensor:
         return self.coef("alphas_cumprod", index, like)

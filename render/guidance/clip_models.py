@@ -6,6 +6,7 @@ architecture with seeded random weights, no file). Every model uses OpenAI's tok
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +94,9 @@ def load_clip(spec: ClipSpec, path: Path | None, device: torch.device, precision
     elif path is None or not Path(path).is_file():
         raise ClipModelError(f"CLIP model {spec.name}: weights file {path} not found")
     elif spec.tag == "openai":
-        model = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
+        with warnings.catch_warnings():  # open_clip tries torch.jit.load first (deprecated, still the archive format)
+            warnings.simplefilter("ignore", FutureWarning)
+            model = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
     else:
         model = open_clip.create_model(spec.arch, pretrained=str(path), device="cpu", precision="fp32")
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

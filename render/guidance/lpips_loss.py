@@ -2,6 +2,7 @@
 the VGG16 trunk loaded from torchvision's ``vgg16-397923af.pth`` in the model directory (no hub download)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import lpips
@@ -27,7 +28,9 @@ def vgg_features_to_lpips(state_dict: dict[str, torch.Tensor]) -> dict[str, torc
 
 def build_lpips(vgg_path: Path | None, device: torch.device) -> nn.Module:
     """LPIPS-VGG in eval mode without gradients for its weights; ``vgg_path=None`` keeps a random trunk (tiny)."""
-    model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
+    with warnings.catch_warnings():  # lpips still passes torchvision's deprecated ``pretrained`` argument
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
     if vgg_path is not None:
         trunk = vgg_features_to_lpips(torch.load(vgg_path, map_location="cpu", weights_only=True))
         missing, unexpected = model.load_state_dict(trunk, strict=False)
