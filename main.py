@@ -2,19 +2,29 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from render.app import render_animation
+from render.checkpoint import CheckpointError
+from render.diffusion_generator import SamplingError
+from render.resume import ResumeError, run_dir_resolver
 from render.schema import register_configs
+from render.signals import GracefulStop
 from render.validate import ConfigErrors
 
 log = logging.getLogger("main")
 register_configs()
+OmegaConf.register_new_resolver("run_dir", run_dir_resolver, replace=True)
+
+
+def resume_command(run_dir: Path) -> str:
+    return f"python main.py resume={shlex.quote(str(run_dir))}"
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="config")
@@ -25,12 +35,26 @@ def main(cfg: DictConfig) -> None:
         names = [n.strip() for n in str(cfg.download).split(",") if n.strip()]
         models_dir = ["--models-dir", cfg.model.models_dir] if cfg.model.models_dir else []
         sys.exit(download_main(names + models_dir))
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    stop = GracefulStop()
     try:
-        result = render_animation(cfg, output_dir)
-    except ConfigErrors as exc:
+        result = render_animation(cfg, output_dir, overrides=list(hydra_cfg.overrides.task), stop=stop)
+    except (ConfigErrors, ResumeError, CheckpointError) as exc:
         log.error("%s", exc)
         sys.exit(2)
+    except SamplingError as exc:
+        log.error("%s\nThe frames before it are saved; after changing the settings: %s", exc,
+                  resume_command(output_dir))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        log.error("abandoned the current frame; every finished frame is saved. Continue with:\n  %s",
+                  resume_command(output_dir))
+        sys.exit(130)
+    if result.stopped:
+        log.warning("stopped after frame %d; every finished frame is saved. Continue with:\n  %s",
+                    result.frames[-1] if result.frames else -1, resume_command(output_dir))
+        sys.exit(stop.exit_code)
     print(f"done: {len(result.frames)} frames in {result.run_dir}" + (f", video {result.video}" if result.video else ""))
 
 

@@ -39,6 +39,19 @@ class AnimationMode(Protocol):
 
     def commit(self, frame: torch.Tensor, params: FrameParams) -> None: ...
 
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None: ...
+
+
+def _to_u8(frame: torch.Tensor | None) -> torch.Tensor | None:
+    """A committed frame (k/255 values) stored exactly and compactly."""
+    return None if frame is None else frame.mul(255).round().to(torch.uint8).cpu()
+
+
+def _from_u8(frame: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if frame is None else frame.to(device).float().div(255)
+
 
 class _Chained:
     """Shared bookkeeping: the first frame (or any frame with no predecessor) starts from ``first_init``."""
@@ -54,6 +67,12 @@ class _Chained:
 
     def commit(self, frame: torch.Tensor, params: FrameParams) -> None:
         self.state.previous = frame
+
+    def state_dict(self) -> dict:
+        return {"previous": _to_u8(self.state.previous)}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self.state.previous = _from_u8(state["previous"], device)
 
     def warp(self, previous: torch.Tensor, params: FrameParams) -> torch.Tensor:
         raise NotImplementedError

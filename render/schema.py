@@ -170,6 +170,8 @@ class Config:
                                        "(CLIP-guided, from the warped previous frame) or preview (the warped "
                                        "previous frame itself: a camera-path preview in seconds)")
     device: str = setting("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
+    resume: Optional[str] = setting(None, "continue a run: its folder, or latest (the newest run of batch_name); "
+                                          "its own settings are used, plus this command's overrides")
     download: Optional[str] = setting(None, "fetch the weight files of a model preset (disco512, disco256) or of "
                                             "registry keys (comma-separated) into model.models_dir, then exit")
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "

@@ -11,6 +11,7 @@ import difflib
 import logging
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +84,12 @@ def _unknown_keys(node: DictConfig, schema: type, prefix: str = "") -> list[Conf
     return issues
 
 
-def check_inputs(cfg: Config) -> RenderPlan:
-    """Validate ``cfg`` and evaluate its schedules; returns the plan or raises :class:`ConfigErrors`."""
+def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = False) -> RenderPlan:
+    """Validate ``cfg`` and evaluate its schedules; returns the plan or raises :class:`ConfigErrors`.
+
+    With ``output_dir``, also checks that it is writable and has room for the run. ``quiet`` skips warnings (used
+    when re-planning a saved config to compare it).
+    """
     issues: list[ConfigIssue] = []
     n_frames = _check_frames(cfg, issues)
     fps = float(cfg.output.fps)
@@ -107,9 +112,11 @@ def check_inputs(cfg: Config) -> RenderPlan:
         issues.append(ConfigIssue("animation.zoom", cfg.animation.zoom, f"frame {frame}: a zoom of 0 collapses the "
                                   "image to a point", "zoom is a factor per frame: 1 keeps the size, 1.05 magnifies"))
     seed = _seed(cfg, issues)
+    if output_dir is not None and not issues:
+        _check_output_dir(output_dir, n_frames, width, height, issues)
     if issues:
         raise ConfigErrors(issues)
-    if diffusion is not None and diffusion.fallback:
+    if diffusion is not None and diffusion.fallback and not quiet:
         log.warning("%s", diffusion.fallback)
     return RenderPlan(n_frames=n_frames, width=width, height=height, fps=fps, seed=seed, schedules=schedules,
                       text_prompts=text, image_prompts=image, device=device, diffusion=diffusion)
@@ -162,6 +169,30 @@ def _check_paths(cfg: Config, issues: list[ConfigIssue]) -> None:
         issues.append(ConfigIssue("init_image", cfg.init_image, problem,
                                   "give the path of a PNG or JPEG file (relative to where you run main.py), "
                                   "or init_image=null"))
+
+
+def estimated_run_bytes(n_frames: int, width: int, height: int) -> int:
+    """A generous estimate of a run's disk use: PNGs of detailed frames (~raw size), two states, the video."""
+    raw = width * height * 3
+    return n_frames * raw + 2 * raw * 2 + n_frames * raw // 10 + (1 << 20)
+
+
+def _check_output_dir(output_dir: Path, n_frames: int, width: int, height: int, issues: list[ConfigIssue]) -> None:
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        issues.append(ConfigIssue("hydra.run.dir", str(output_dir), f"cannot write there ({exc})",
+                                  "run from a writable folder or set hydra.run.dir=<writable folder>"))
+        return
+    need, free = estimated_run_bytes(n_frames, width, height), shutil.disk_usage(output_dir).free
+    if need > free:
+        issues.append(ConfigIssue("animation.max_frames", n_frames,
+                                  f"the run needs about {need / 1e9:.1f} GB and {output_dir} has {free / 1e9:.1f} GB "
+                                  "free", "free disk space, render fewer frames, or set hydra.run.dir elsewhere"))
 
 
 def _check_device(cfg: Config, issues: list[ConfigIssue]) -> torch.device:

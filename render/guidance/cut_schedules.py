@@ -15,6 +15,7 @@ _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _LIST = rf"\[\s*{_NUMBER}(?:\s*,\s*{_NUMBER})*\s*,?\s*\]"
 _TERM = re.compile(rf"^\s*(?:({_LIST})\s*(?:\*\s*(\d+))?|(\d+)\s*\*\s*({_LIST}))\s*$")
 MAX_REPEAT = 100_000
+MAX_CUTS = 1024
 
 
 class CutScheduleError(ValueError):
@@ -36,6 +37,10 @@ def parse_cut_schedule(text: str | int | float, *, integer: bool = True) -> np.n
         raise CutScheduleError(f"a cut schedule needs exactly {SCHEDULE_LENGTH} entries, {text!r} has "
                                f"{len(values) if len(values) <= SCHEDULE_LENGTH else 'more'}")
     out = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        raise CutScheduleError(f"cut schedule values must be finite in {text!r}")
+    if integer and np.any(out > MAX_CUTS):
+        raise CutScheduleError(f"more than {MAX_CUTS} cuts per batch in {text!r}: DD uses up to 16")
     if integer and not np.all(out == np.round(out)):
         raise CutScheduleError(f"cut counts must be whole numbers in {text!r}")
     if np.any(out < 0):
