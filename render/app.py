@@ -9,13 +9,13 @@ from typing import Iterable
 from omegaconf import DictConfig, OmegaConf
 
 from render.builders import animated_schedules, build_generator, build_mode
+from render.exports import stitch_outputs
 from render.loop import render_frames
 from render.plots import plot_schedules
 from render.run_dir import RunDir
 from render.session import RunSession, resume_config
 from render.signals import GracefulStop
 from render.validate import check_inputs, to_settings
-from render.video import stitch_video
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,7 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
         session.finish("stopped")
         return RunResult(run_dir=run.root, frames=result.frames, video=None, stopped=True)
 
-    # 5. Stitch the video.
-    video = None
-    if settings.output.video:
-        video = stitch_video(run.frames_dir, run.video_path, fps=plan.fps, crf=settings.output.crf,
-                             preset=settings.output.preset.value)
-        log.info("video: %s", video)
+    # 5. Stitch the video (and the mode's extra videos).
+    video = stitch_outputs(settings, plan, run, mode) if settings.output.video else None
     session.finish("completed")
     return RunResult(run_dir=run.root, frames=result.frames, video=video)

@@ -8,7 +8,8 @@ import torch
 from depth.base import build_depth_estimator
 from render.generators import FrameGenerator, PreviewGenerator
 from render.images import from_uint8, load_image
-from render.modes import AnimationMode, InitSource, Mode2D, Mode3D, StillMode
+from render.mode3d import Camera, Mode3D, Turbo
+from render.modes import AnimationMode, InitSource, Mode2D, StillMode
 from render.plan import RenderPlan
 from render.schema import Config, schedule_fields
 
@@ -40,10 +41,50 @@ def build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> Anim
     if name == "2d":
         return Mode2D(first_init)
     if name == "3d":
-        return Mode3D(first_init, build_depth_estimator(settings.depth, device), near=anim.near_plane,
-                      far=anim.far_plane, padding_mode=anim.padding_mode.value,
-                      sampling_mode=anim.sampling_mode.value)
+        return build_mode3d(settings, plan, device, first_init)
+    if name == "video_input":
+        return build_video_mode(settings, plan, device)
     raise ValueError(f"animation.mode={name!r} is not implemented")
+
+
+def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first_init: InitSource) -> Mode3D:
+    anim, depth = settings.animation, settings.depth
+    estimator = build_depth_estimator(plan.depth, device, flat_value=depth.flat_value,
+                                      precision=depth.precision.value, models_dir=settings.model.models_dir,
+                                      allow_download=settings.model.download)
+    camera = Camera(near=anim.near_plane, far=anim.far_plane, padding_mode=anim.padding_mode.value,
+                    sampling_mode=anim.sampling_mode.value)
+    turbo = Turbo(anim.turbo_steps, anim.turbo_preroll) if anim.turbo_mode else None
+    vr = (anim.vr_eye_angle, anim.vr_ipd) if anim.vr_mode else None
+    return Mode3D(first_init, estimator, camera, turbo=turbo, vr=vr, save_depth=depth.save_depth_maps)
+
+
+def flow_cache_root(settings: Config) -> Path:
+    from render.mode_video import DEFAULT_CACHE_DIR
+
+    return Path(settings.flow.cache_dir or DEFAULT_CACHE_DIR).expanduser()
+
+
+def build_video_mode(settings: Config, plan: RenderPlan, device: torch.device):
+    """Source frames extracted (once, cached), the flow estimator loaded, the mode that carries output along it."""
+    from flow.cache import FlowCache
+    from flow.plan import build_flow_estimator
+    from render.mode_video import Consistency, PairFlows, SourceFrames, VideoMode
+
+    anim = settings.animation
+    frames = SourceFrames(plan.video, flow_cache_root(settings)).ensure()
+    flows = None
+    if anim.video_init_flow_warp or anim.video_init_blend_mode.value == "optical_flow":
+        estimator = build_flow_estimator(plan.flow, settings.flow, device, models_dir=settings.model.models_dir,
+                                         allow_download=settings.model.download)
+        flows = PairFlows(frames, estimator, FlowCache(flow_cache_root(settings)))
+    consistency = None
+    if anim.video_init_check_consistency:
+        consistency = Consistency(anim.consistency_occlusion_weight, anim.consistency_edge_weight,
+                                  anim.consistency_dilation, anim.consistency_blur)
+    return VideoMode(frames, flows, flow_warp=anim.video_init_flow_warp, flow_blend=anim.video_init_flow_blend,
+                     consistency=consistency,
+                     previews=settings.flow.save_previews, device=device)
 
 
 def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,

@@ -1,4 +1,5 @@
-"""The frame loop: parameters -> init (mode) -> frame (generator) -> 8-bit PNG on disk -> checkpoint.
+"""The frame loop: parameters -> init (mode) -> frame (generator) -> 8-bit PNG on disk (+ the mode's extra images)
+-> checkpoint.
 
 It knows neither the animation mode nor the generator, only their interfaces, so diffusion, depth and flow plug in
 without changing it.
@@ -52,9 +53,11 @@ def render_frames(plan: RenderPlan, mode: AnimationMode, generator: FrameGenerat
         frame = init.image if init.final else generator(init, params)
         generated = time.perf_counter()
         fault_point(f"frame:{index}")
-        image = to_uint8(frame)
-        run.save_frame(index, image)
-        mode.commit(from_uint8(image, frame.device), params)
+        frame = from_uint8(to_uint8(frame), frame.device)  # 8-bit exact: what is on disk is what comes next
+        output = mode.commit(frame, params)
+        run.save_frame(index, to_uint8(output))
+        for name, extra in mode.extra_images(output, params).items():
+            run.save_extra(name, extra)
         saved = time.perf_counter()
         if on_frame is not None:
             on_frame(FrameDone(index, params.seed, {"prepare": prepared - started, "generate": generated - prepared,

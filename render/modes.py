@@ -1,21 +1,21 @@
 """Animation modes: how each frame's init is made from the frames before it.
 
 A mode has two steps per frame. ``prepare(params)`` returns the frame's :class:`FrameInit` (the image the generator
-starts from, or the finished frame itself when the mode makes it alone). ``commit(frame, params)`` records the frame
-that was saved, so the next frame is warped from exactly what is on disk. What a mode carries between frames is
-``state``, a small dataclass that resume can save and restore.
+starts from, or the finished frame itself when the mode makes it alone). ``commit(frame, params)`` takes the frame
+(already 8-bit exact), records what the next frame is warped from, and returns the image to save (the same frame,
+except for turbo's blends). ``extra_images()`` names further images of the frame to save (VR eyes, depth maps). What a
+mode carries between frames is ``state``, a small dataclass of 8-bit frames that resume saves and restores exactly.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+import numpy as np
 import torch
 
-from depth.base import DepthEstimator
 from render.plan import FrameParams
 from transforms.camera2d import warp2d
-from transforms.camera3d import warp3d
 
 InitSource = Callable[[FrameParams], "torch.Tensor | None"]
 
@@ -37,19 +37,21 @@ class AnimationMode(Protocol):
 
     def prepare(self, params: FrameParams) -> FrameInit: ...
 
-    def commit(self, frame: torch.Tensor, params: FrameParams) -> None: ...
+    def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor: ...
+
+    def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, "np.ndarray"]: ...
 
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict, device: torch.device) -> None: ...
 
 
-def _to_u8(frame: torch.Tensor | None) -> torch.Tensor | None:
+def to_u8(frame: torch.Tensor | None) -> torch.Tensor | None:
     """A committed frame (k/255 values) stored exactly and compactly."""
     return None if frame is None else frame.mul(255).round().to(torch.uint8).cpu()
 
 
-def _from_u8(frame: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+def from_u8(frame: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
     return None if frame is None else frame.to(device).float().div(255)
 
 
@@ -65,14 +67,18 @@ class _Chained:
             return FrameInit(self.first_init(params))
         return FrameInit(self.warp(self.state.previous, params), from_previous=True)
 
-    def commit(self, frame: torch.Tensor, params: FrameParams) -> None:
+    def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
         self.state.previous = frame
+        return frame
+
+    def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
+        return {}
 
     def state_dict(self) -> dict:
-        return {"previous": _to_u8(self.state.previous)}
+        return {"previous": to_u8(self.state.previous)}
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
-        self.state.previous = _from_u8(state["previous"], device)
+        self.state.previous = from_u8(state["previous"], device)
 
     def warp(self, previous: torch.Tensor, params: FrameParams) -> torch.Tensor:
         raise NotImplementedError
@@ -91,23 +97,3 @@ class Mode2D(_Chained):
     def warp(self, previous: torch.Tensor, params: FrameParams) -> torch.Tensor:
         return warp2d(previous, params["animation.angle"], params["animation.zoom"],
                       params["animation.translation_x"], params["animation.translation_y"])
-
-
-class Mode3D(_Chained):
-    """Disco Diffusion's 3D mode: estimate depth of the previous frame, move the camera, warp."""
-
-    def __init__(self, first_init: InitSource, depth: DepthEstimator, *, near: float, far: float,
-                 padding_mode: str, sampling_mode: str):
-        super().__init__(first_init)
-        self.depth = depth
-        self.near, self.far = near, far
-        self.padding_mode, self.sampling_mode = padding_mode, sampling_mode
-
-    def warp(self, previous: torch.Tensor, params: FrameParams) -> torch.Tensor:
-        depth = self.depth(previous)
-        translation = (params["animation.translation_x"], params["animation.translation_y"],
-                       params["animation.translation_z"])
-        rotation = (params["animation.rotation_3d_x"], params["animation.rotation_3d_y"],
-                    params["animation.rotation_3d_z"])
-        return warp3d(previous, depth, translation, rotation, fov=params["animation.fov"], near=self.near,
-                      far=self.far, padding_mode=self.padding_mode, sampling_mode=self.sampling_mode)

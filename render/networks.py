@@ -15,7 +15,7 @@ from render import registry
 from render.diffusion.secondary import SecondaryDiffusionImageNet2
 from render.diffusion.unet import UNET_CONFIGS, UNetConfig, UNetModel, load_unet
 from render.diffusion_plan import TINY, DiffusionPlan
-from render.guidance.clip_models import ClipPerceptor, ClipSpec, load_clip
+from render.guidance.clip_models import ClipPerceptor, ClipSpec, auto_cpu_precision, load_clip
 from render.guidance.lpips_loss import build_lpips
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,17 @@ def rerandomize_(module: nn.Module, seed: int, std: float = 0.02) -> nn.Module:
     return module
 
 
-def resolve_precision(value: str, device: torch.device, *, for_clip: bool = False) -> str:
-    """``auto``: bf16 for the UNet (faster on CPU and GPU); for CLIP fp16 on CUDA and fp32 on CPU (bf16 is slower)."""
+def resolve_precision(value: str, device: torch.device, *, for_clip: bool = False,
+                      clip: ClipSpec | None = None) -> str:
+    """``auto``: bf16 for the UNet (faster on CPU and GPU). For a CLIP model's image encoder (``clip``, or
+    ``for_clip`` for an unnamed one): fp16 on CUDA; on CPU the choice measured per architecture,
+    :func:`render.guidance.clip_models.auto_cpu_precision` (bf16 for ViTs and ResNets, fp32 otherwise)."""
     if value != "auto":
         return value
-    if for_clip:
-        return "fp16" if device.type == "cuda" else "fp32"
+    if clip is not None or for_clip:
+        if device.type == "cuda":
+            return "fp16"
+        return auto_cpu_precision(clip) if clip is not None else "fp32"
     return "bf16"
 
 
@@ -62,8 +67,8 @@ def load_networks(plan: DiffusionPlan, device: torch.device, *, progress: bool =
     precision = resolve_precision(model.precision.value, device)
     unet = _unet(model.diffusion_model, plan.files, precision, model.use_checkpoint, model.channels_last)
     secondary = _secondary(tiny, plan.files) if model.use_secondary_model else None
-    clip_precision = resolve_precision(model.clip_precision.value, device, for_clip=True)
-    perceptors = [load_clip(spec, _clip_file(spec, plan.files), device, clip_precision)
+    perceptors = [load_clip(spec, _clip_file(spec, plan.files), device,
+                            resolve_precision(model.clip_precision.value, device, clip=spec))
                   for spec in map(ClipSpec.parse, model.clip_models)]
     lpips = None
     if model.frames_scale or model.init_scale:
@@ -72,7 +77,7 @@ def load_networks(plan: DiffusionPlan, device: torch.device, *, progress: bool =
     if secondary is not None:
         secondary = secondary.to(device)
     log.info("networks: %s (%s), secondary %s, CLIP %s", model.diffusion_model, precision,
-             "on" if secondary is not None else "off", ", ".join(model.clip_models))
+             "on" if secondary is not None else "off", ", ".join(f"{p.spec.name} ({p.precision})" for p in perceptors))
     return Networks(unet=unet, secondary=secondary, perceptors=perceptors, lpips=lpips, files=dict(plan.files))
 
 

@@ -11,6 +11,9 @@ import torch
 from transforms.prompts import Prompt, PromptSchedule
 
 if TYPE_CHECKING:
+    from depth.plan import DepthPlan
+    from flow.plan import FlowPlan
+    from render.mode_video import VideoSource
     from render.diffusion_plan import DiffusionPlan
 
 SEED_MODULUS = 2**32
@@ -44,10 +47,16 @@ class RenderPlan:
     image_prompts: PromptSchedule
     device: torch.device = torch.device("cpu")
     diffusion: "DiffusionPlan | None" = None  # what the diffusion generator needs; None for the preview
+    depth: "DepthPlan | None" = None  # the 3D mode's depth estimator and its files; None for other modes
+    video: "VideoSource | None" = None  # video input: the source video and what is extracted from it
+    flow: "FlowPlan | None" = None  # video input: the optical flow backend
+    seed_offset: int = 0
+    seed_stride: int = 1
 
     def frame_seed(self, frame: int) -> int:
-        """Disco Diffusion's seed sequence for 2D/3D: ``seed + frame`` (kept in 32 bits)."""
-        return (self.seed + frame) % SEED_MODULUS
+        """Disco Diffusion's seed sequence: ``seed + offset + stride*frame`` (kept in 32 bits); 2D/3D ``seed +
+        frame``, video input ``seed + frame + 1`` or a constant seed (see ``render.validate._seed_policy``)."""
+        return (self.seed + self.seed_offset + self.seed_stride * frame) % SEED_MODULUS
 
     def params(self, frame: int) -> FrameParams:
         if not 0 <= frame < self.n_frames:

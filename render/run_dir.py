@@ -32,6 +32,12 @@ class RunDir:
         save_png_atomic(image, path)
         return path
 
+    def save_extra(self, name: str, image: np.ndarray) -> Path:
+        """An extra image of a frame under the run directory, e.g. ``vr/00005_l.png`` or ``depth/00005.png``."""
+        path = self.root / name
+        save_png_atomic(image, path)
+        return path
+
     def write_text(self, path: Path, text: str) -> None:
         with atomic_open(path, "w") as fh:
             fh.write(text)

@@ -25,7 +25,7 @@ def _choices(name: str, values: list[str]) -> type[Enum]:
     return Enum(name, {v: v for v in values}, type=str)
 
 
-AnimationModeName = _choices("AnimationModeName", ["none", "2d", "3d"])
+AnimationModeName = _choices("AnimationModeName", ["none", "2d", "3d", "video_input"])
 Interpolation = _choices("Interpolation", ["linear", "step", "cubic", "ease_in", "ease_out", "ease_in_out"])
 PaddingMode = _choices("PaddingMode", ["border", "zeros", "reflection"])
 SamplingMode = _choices("SamplingMode", ["bicubic", "bilinear", "nearest"])
@@ -33,7 +33,10 @@ PerlinMode = _choices("PerlinMode", ["mixed", "color", "gray"])
 GeneratorName = _choices("GeneratorName", ["diffusion", "preview"])
 SamplingModeName = _choices("SamplingModeName", ["ddim", "plms"])
 Precision = _choices("Precision", ["auto", "fp32", "bf16", "fp16"])
-DepthName = _choices("DepthName", ["flat"])
+DepthName = _choices("DepthName", ["auto", "dpt_large", "dpt_hybrid", "midas_small", "tiny", "flat"])
+FlowName = _choices("FlowName", ["auto", "raft_large", "raft_small", "dis", "farneback"])
+DisPreset = _choices("DisPreset", ["ultrafast", "fast", "medium", "fine"])
+VideoBlendMode = _choices("VideoBlendMode", ["none", "linear", "optical_flow"])
 X264Preset = _choices("X264Preset", ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                                      "slower", "veryslow"])
 
@@ -54,7 +57,8 @@ def setting(default: Any, help: str, *, schedule: bool = False, modes: tuple[str
 @dataclass
 class AnimationConfig:
     mode: AnimationModeName = setting(AnimationModeName["none"],
-                                      "none (independent frames), 2d (affine camera) or 3d (camera from depth)")
+                                      "none (independent frames), 2d (affine camera), 3d (camera from depth) or "
+                                      "video_input (restyle video_init_path frame by frame)")
     max_frames: int = setting(120, "number of frames to render")
     interp_spline: Interpolation = setting(Interpolation["linear"],
                                            "default interpolation between keys for every schedule")
@@ -82,6 +86,48 @@ class AnimationConfig:
                                         "the warp)")
     padding_mode: PaddingMode = setting(PaddingMode["border"], "3D: how pixels from outside the frame are filled")
     sampling_mode: SamplingMode = setting(SamplingMode["bicubic"], "3D: resampling filter of the warp")
+    turbo_mode: bool = setting(False, "3D: after turbo_preroll frames diffuse only every turbo_steps-th frame and "
+                                      "blend two warped chains in between (DD's turbo)")
+    turbo_steps: int = setting(3, "3D turbo: diffuse every n-th frame (DD offers 2 to 6)")
+    turbo_preroll: int = setting(10, "3D turbo: frames diffused before turbo starts")
+    vr_mode: bool = setting(False, "3D: also render left/right eye views (vr/) and a side-by-side video")
+    vr_eye_angle: float = setting(0.5, "3D VR: each eye turns this many degrees toward the centre")
+    vr_ipd: float = setting(5.0, "3D VR: distance between the eyes, in translation units")
+    video_init_path: Optional[str] = setting(None, "video_input: the source video (mp4, mov, webm, ...)")
+    extract_nth_frame: int = setting(2, "video_input: use every n-th source frame; max_frames is capped at the "
+                                        "frames extracted")
+    video_init_seed_continuity: bool = setting(False, "video_input: the same seed for every frame (DD: else "
+                                                      "seed+1 on every frame, frame 0 included)")
+    video_init_flow_warp: bool = setting(True, "video_input: start each frame from the previous output warped by "
+                                               "the source's optical flow, blended into the source frame")
+    video_init_flow_blend: float = setting(0.999, "video_input: share of the warped previous output in the init "
+                                                  "(the rest is the source frame)")
+    video_init_check_consistency: bool = setting(True, "video_input: use the source frame where the flow is "
+                                                       "unreliable (occlusions, frame exits, motion edges); DD's was "
+                                                       "a stub")
+    consistency_occlusion_weight: float = setting(1.0, "video_input: how fully occluded pixels fall back to the "
+                                                       "source frame (0 to 1)")
+    consistency_edge_weight: float = setting(1.0, "video_input: how fully motion-edge pixels fall back to the "
+                                                  "source frame (0 to 1)")
+    consistency_dilation: int = setting(0, "video_input: grow unreliable regions by this many pixels")
+    consistency_blur: float = setting(2.0, "video_input: Gaussian blur (sigma, pixels) of the reliability mask")
+    video_init_blend_mode: VideoBlendMode = setting(VideoBlendMode["optical_flow"], "video_input: extra export "
+                                                    "besides the plain video: optical_flow (_flow.mp4: each frame "
+                                                    "blended with its flow-warped predecessor), linear (_blend.mp4), "
+                                                    "none")
+    video_init_steps: Optional[int] = setting(None, "video_input: model.steps for this mode (null: model.steps)")
+    video_init_clip_guidance_scale: Optional[float] = setting(None, "video_input: model.clip_guidance_scale "
+                                                                    "(null: the model's)")
+    video_init_tv_scale: Optional[float] = setting(None, "video_input: model.tv_scale (null: the model's)")
+    video_init_range_scale: Optional[float] = setting(None, "video_input: model.range_scale (null: the model's)")
+    video_init_sat_scale: Optional[float] = setting(None, "video_input: model.sat_scale (null: the model's)")
+    video_init_cutn_batches: Optional[int] = setting(None, "video_input: model.cutn_batches (null: the model's)")
+    video_init_skip_steps: Optional[int] = setting(None, "video_input: steps skipped on frame 0 (null: "
+                                                         "model.skip_steps)")
+    video_init_frames_scale: Optional[float] = setting(None, "video_input: LPIPS pull toward the init on later "
+                                                             "frames (null: model.frames_scale)")
+    video_init_frames_skip_steps: Optional[str] = setting(None, "video_input: share of steps skipped on later "
+                                                                "frames (null: model.frames_skip_steps)")
 
 
 @dataclass
@@ -128,8 +174,9 @@ class ModelConfig:
     transformation_percent: List[float] = setting([0.09], "points of the sampling run where symmetry is applied")
     precision: Precision = setting(Precision["auto"], "UNet and secondary model precision: auto (bf16 on CUDA "
                                                       "and CPU), fp32, bf16, fp16 (CUDA only)")
-    clip_precision: Precision = setting(Precision["auto"], "CLIP precision: auto (fp16 on CUDA, fp32 on CPU, "
-                                                           "where bf16 is slower)")
+    clip_precision: Precision = setting(Precision["auto"], "CLIP image-encoder precision: auto (fp16 on CUDA; on "
+                                                           "CPU bf16 for ViTs and ResNets, fp32 for other towers, "
+                                                           "as measured in benchmarks/bench_step.py)")
     use_checkpoint: bool = setting(True, "gradient checkpointing in the UNet (memory for speed)")
     channels_last: bool = setting(True, "channels-last memory layout for the convolutions")
     models_dir: Optional[str] = setting(None, "where weight files live (default $DISCO_ANIM_MODELS or "
@@ -139,7 +186,8 @@ class ModelConfig:
 
 @dataclass
 class OutputConfig:
-    fps: float = setting(12.0, "frames per second of the video")
+    fps: Optional[float] = setting(None, "frames per second of the video; null: 12 (DD's), or in video_input the "
+                                         "source's fps / extract_nth_frame (real-time speed)")
     crf: int = setting(17, "x264 constant rate factor, 0 (lossless) to 51 (worst)")
     preset: X264Preset = setting(X264Preset["slow"], "x264 speed/size preset")
     video: bool = setting(True, "stitch the frames into an mp4 at the end")
@@ -147,8 +195,31 @@ class OutputConfig:
 
 @dataclass
 class DepthConfig:
-    name: DepthName = setting(DepthName["flat"], "depth estimator for 3D mode (flat: a constant plane)")
+    name: DepthName = setting(DepthName["auto"], "3D depth: auto (dpt_large when its file is present, else tiny "
+                                                 "with a warning), dpt_large, dpt_hybrid, midas_small, tiny (random "
+                                                 "weights, offline), flat (a constant plane)")
+    midas_weight: Optional[float] = setting(None, "MiDaS share of the depth, the rest AdaBins; null: DD's 0.3 when "
+                                                  "AdaBins_nyu.pt is present, else 1.0 (MiDaS only)")
+    precision: Precision = setting(Precision["auto"], "depth model precision: auto (fp16 on CUDA, fp32 on CPU), "
+                                                      "fp32, bf16, fp16")
+    save_depth_maps: bool = setting(False, "write each frame's depth map as a 16-bit PNG into depth/ "
+                                           "(value = depth * 6553.5)")
     flat_value: float = setting(1.0, "depth of the plane used by the flat estimator")
+
+
+@dataclass
+class FlowConfig:
+    name: FlowName = setting(FlowName["auto"], "optical flow for video_input: auto (raft_large when its file is "
+                                               "present, else dis), raft_large, raft_small, dis, farneback")
+    dis_preset: DisPreset = setting(DisPreset["fine"], "OpenCV DIS quality: ultrafast, fast, medium, fine (medium "
+                                                     "refined to full resolution: sharper occlusion masks)")
+    raft_iters: int = setting(20, "RAFT refinement iterations (DD: 20)")
+    precision: Precision = setting(Precision["auto"], "RAFT precision: auto (fp16 on CUDA, fp32 on CPU), fp32, "
+                                                      "bf16, fp16")
+    cache_dir: Optional[str] = setting(None, "where computed flow is kept, keyed by the video's content, size and "
+                                             "backend (default ~/.cache/disco-anim/flow)")
+    save_previews: bool = setting(False, "write flow (colour wheel) and consistency-mask images per frame into "
+                                         "flow_preview/")
 
 
 @dataclass
@@ -156,6 +227,7 @@ class Config:
     animation: AnimationConfig = field(default_factory=AnimationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     depth: DepthConfig = field(default_factory=DepthConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     batch_name: str = setting("TimeToDisco", "name of the run; used for the output folder and the video file")
     seed: Optional[int] = setting(None, "base seed (frame f uses seed+f); null draws one and records it")
@@ -179,7 +251,8 @@ class Config:
     image_prompts: Dict[Any, List[str]] = open_dict_setting("image prompts per key frame, each 'path:weight'")
 
 
-SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "output": OutputConfig, "depth": DepthConfig}
+SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "output": OutputConfig, "depth": DepthConfig,
+                 "flow": FlowConfig}
 
 
 def register_configs() -> None:

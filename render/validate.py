@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
+from depth.plan import DepthPlan, plan_depth
 from render.diffusion_plan import DiffusionPlan, plan_diffusion
 from render.plan import SEED_MODULUS, RenderPlan
 from render.schema import Config, schedule_fields
@@ -28,6 +29,7 @@ from transforms.prompts import PromptSchedule, evaluate_prompt_schedule
 
 log = logging.getLogger(__name__)
 SIZE_MULTIPLE = 64
+DEFAULT_FPS = 12.0  # DD's video cell
 SCHEDULE_FIX = 'write keys as "frame: (value)", e.g. "0: (1.0), 10: (1.05)"; see README "Schedules"'
 
 
@@ -92,12 +94,16 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     """
     issues: list[ConfigIssue] = []
     n_frames = _check_frames(cfg, issues)
-    fps = float(cfg.output.fps)
     _check_output(cfg, issues)
     _check_paths(cfg, issues)
     device = _check_device(cfg, issues)
     _check_camera(cfg, issues)
-    _check_depth(cfg, issues)
+    _check_3d_options(cfg, issues)
+    depth = _check_depth(cfg, issues)
+    video, flow = _check_video(cfg, issues)
+    if video is not None:
+        n_frames = video.n_frames
+    fps = _output_fps(cfg, video)
     diffusion = _check_diffusion(cfg, device, issues)
     model = diffusion.model if diffusion is not None else cfg.model
     width, height = _check_size(cfg, model.width_height, issues)
@@ -116,10 +122,16 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
         _check_output_dir(output_dir, n_frames, width, height, issues)
     if issues:
         raise ConfigErrors(issues)
-    if diffusion is not None and diffusion.fallback and not quiet:
-        log.warning("%s", diffusion.fallback)
+    for fallback in (diffusion and diffusion.fallback, depth and depth.fallback):
+        if fallback and not quiet:
+            log.warning("%s", fallback)
+    if flow is not None and flow.note and not quiet:
+        log.info("%s", flow.note)
+    if video is not None:
+        video = dataclasses.replace(video, size=(width, height))
     return RenderPlan(n_frames=n_frames, width=width, height=height, fps=fps, seed=seed, schedules=schedules,
-                      text_prompts=text, image_prompts=image, device=device, diffusion=diffusion)
+                      text_prompts=text, image_prompts=image, device=device, diffusion=diffusion, depth=depth,
+                      video=video, flow=flow, **_seed_policy(cfg))
 
 
 def _check_frames(cfg: Config, issues: list[ConfigIssue]) -> int:
@@ -150,7 +162,7 @@ def _check_size(cfg: Config, model_size: list[int], issues: list[ConfigIssue]) -
 
 
 def _check_output(cfg: Config, issues: list[ConfigIssue]) -> None:
-    if not cfg.output.fps > 0:
+    if cfg.output.fps is not None and not cfg.output.fps > 0:
         issues.append(ConfigIssue("output.fps", cfg.output.fps, "must be positive", "set output.fps=12 (or 24)"))
     if not 0 <= cfg.output.crf <= 51:
         issues.append(ConfigIssue("output.crf", cfg.output.crf, "x264 accepts 0 to 51",
@@ -212,8 +224,9 @@ def _check_device(cfg: Config, issues: list[ConfigIssue]) -> torch.device:
 def _check_diffusion(cfg: Config, device: torch.device, issues: list[ConfigIssue]) -> DiffusionPlan | None:
     if cfg.generator.value != "diffusion":
         return None
-    plan, problems = plan_diffusion(cfg.model, init_image=bool(cfg.init_image), device=device)
-    issues += [ConfigIssue(p.setting, p.value, p.problem, p.fix) for p in problems]
+    plan, problems = plan_diffusion(video_model_settings(cfg), init_image=bool(cfg.init_image), device=device)
+    renamed = _video_override_names(cfg)
+    issues += [ConfigIssue(renamed.get(p.setting, p.setting), p.value, p.problem, p.fix) for p in problems]
     return plan
 
 
@@ -225,10 +238,135 @@ def _check_camera(cfg: Config, issues: list[ConfigIssue]) -> None:
         issues.append(ConfigIssue("animation.far_plane", far, "must be greater than near_plane", "use DD's 10000"))
 
 
-def _check_depth(cfg: Config, issues: list[ConfigIssue]) -> None:
-    if cfg.depth.name.value == "flat" and not cfg.depth.flat_value > 0:
-        issues.append(ConfigIssue("depth.flat_value", cfg.depth.flat_value, "the plane must be in front of the camera",
+VIDEO_OVERRIDES = {  # animation.video_init_* -> model.* in video_input mode (DD computed these but never applied most)
+    "video_init_steps": "steps", "video_init_clip_guidance_scale": "clip_guidance_scale",
+    "video_init_tv_scale": "tv_scale", "video_init_range_scale": "range_scale", "video_init_sat_scale": "sat_scale",
+    "video_init_cutn_batches": "cutn_batches", "video_init_skip_steps": "skip_steps",
+    "video_init_frames_scale": ("init_scale", "frames_scale"), "video_init_frames_skip_steps": "frames_skip_steps",
+}
+
+
+def video_model_settings(cfg: Config):
+    """The model settings a run uses: in video_input mode the ``video_init_*`` values that are set replace them
+    (``video_init_frames_scale`` is both frame 0's ``init_scale`` and the later frames' ``frames_scale``, as in DD)."""
+    if cfg.animation.mode.value != "video_input":
+        return cfg.model
+    changes = {}
+    for name, targets in VIDEO_OVERRIDES.items():
+        value = getattr(cfg.animation, name)
+        if value is not None:
+            changes.update({t: value for t in ((targets,) if isinstance(targets, str) else targets)})
+    return dataclasses.replace(cfg.model, **changes)
+
+
+def _video_override_names(cfg: Config) -> dict[str, str]:
+    """``model.X -> animation.video_init_Y`` for the model settings a video_input run takes from its own settings,
+    so that an error names the setting the user wrote."""
+    if cfg.animation.mode.value != "video_input":
+        return {}
+    names = {}
+    for name, targets in VIDEO_OVERRIDES.items():
+        if getattr(cfg.animation, name) is not None:
+            names.update({f"model.{t}": f"animation.{name}" for t in ((targets,) if isinstance(targets, str) else targets)})
+    return names
+
+
+def _seed_policy(cfg: Config) -> dict:
+    """DD's seeds: 2D/3D ``seed + frame``; video input ``seed + frame + 1`` (the seed steps on frame 0 too), or the
+    same seed on every frame with ``video_init_seed_continuity``."""
+    if cfg.animation.mode.value != "video_input":
+        return {}
+    return {"seed_offset": 0, "seed_stride": 0} if cfg.animation.video_init_seed_continuity else {"seed_offset": 1}
+
+
+def _output_fps(cfg: Config, video: "VideoSource | None") -> float:
+    if cfg.output.fps is not None and cfg.output.fps > 0:
+        return float(cfg.output.fps)
+    if video is not None and video.info.fps > 0:
+        return video.info.fps / video.nth
+    return DEFAULT_FPS
+
+
+def _check_video(cfg: Config, issues: list[ConfigIssue]) -> tuple["VideoSource | None", "FlowPlan | None"]:
+    """Video input: the source video readable with frames, the flow backend's files; None, None in other modes."""
+    anim = cfg.animation
+    if anim.mode.value != "video_input":
+        return None, None
+    from flow.extract import VideoInputError, probe_video
+    from flow.plan import plan_flow
+    from render.mode_video import VideoSource
+
+    bad = len(issues)
+    if anim.extract_nth_frame < 1:
+        issues.append(ConfigIssue("animation.extract_nth_frame", anim.extract_nth_frame, "must be at least 1",
+                                  "use 1 for every frame, DD's 2 for every other frame"))
+    if not 0.0 <= anim.video_init_flow_blend <= 1.0:
+        issues.append(ConfigIssue("animation.video_init_flow_blend", anim.video_init_flow_blend, "must be between "
+                                  "0 and 1", "use DD's 0.999 (nearly all warped output), or 0 for the source alone"))
+    for name in ("consistency_occlusion_weight", "consistency_edge_weight"):
+        if not 0.0 <= getattr(anim, name) <= 1.0:
+            issues.append(ConfigIssue(f"animation.{name}", getattr(anim, name), "must be between 0 and 1", "use 1.0"))
+    if anim.consistency_dilation < 0 or not anim.consistency_blur >= 0:
+        issues.append(ConfigIssue("animation.consistency_blur", anim.consistency_blur, "dilation and blur cannot be "
+                                  "negative", "use consistency_dilation=0 and consistency_blur=2.0"))
+    flow = plan_flow(cfg.flow, cfg.model.models_dir, allow_download=cfg.model.download)
+    if flow.problem:
+        issues.append(ConfigIssue("flow.name", cfg.flow.name.value, flow.problem,
+                                  "download the file (model.download=true when online), or use flow=dis"))
+    if not anim.video_init_path:
+        issues.append(ConfigIssue("animation.video_init_path", anim.video_init_path, "video_input needs a video",
+                                  "set animation.video_init_path=path/to/video.mp4"))
+        return None, flow
+    path = Path(os.path.expanduser(anim.video_init_path)).resolve()
+    try:
+        info = probe_video(path)
+    except VideoInputError as exc:
+        issues.append(ConfigIssue("animation.video_init_path", anim.video_init_path, exc.problem, exc.fix))
+        return None, flow
+    if len(issues) > bad:
+        return None, flow
+    n_frames = min(int(anim.max_frames), info.selected_frames(anim.extract_nth_frame))
+    return VideoSource(path, info, anim.extract_nth_frame, n_frames, (0, 0)), flow
+
+
+def _check_3d_options(cfg: Config, issues: list[ConfigIssue]) -> None:
+    anim = cfg.animation
+    if anim.mode.value != "3d":
+        for name in ("turbo_mode", "vr_mode"):
+            if getattr(anim, name):
+                issues.append(ConfigIssue(f"animation.{name}", True, f"needs animation.mode=3d (it is {anim.mode.value})",
+                                          f"use animation=3d_zoom or animation=3d_orbit, or set animation.{name}=false"))
+    if anim.turbo_mode and anim.turbo_steps < 2:
+        issues.append(ConfigIssue("animation.turbo_steps", anim.turbo_steps, "turbo needs at least 2 (diffuse every "
+                                  "n-th frame)", "use DD's 3 (2 to 6), or animation.turbo_mode=false"))
+    if anim.turbo_mode and anim.turbo_preroll < 1:
+        issues.append(ConfigIssue("animation.turbo_preroll", anim.turbo_preroll, "turbo needs at least 1 diffused "
+                                  "frame before it starts", "use DD's 10"))
+    if anim.vr_mode and not (np.isfinite(anim.vr_eye_angle) and abs(anim.vr_eye_angle) < 90):
+        issues.append(ConfigIssue("animation.vr_eye_angle", anim.vr_eye_angle, "must be between -90 and 90 degrees",
+                                  "use DD's 0.5"))
+    if anim.vr_mode and not np.isfinite(anim.vr_ipd):
+        issues.append(ConfigIssue("animation.vr_ipd", anim.vr_ipd, "must be a finite number", "use DD's 5.0"))
+
+
+def _check_depth(cfg: Config, issues: list[ConfigIssue]) -> DepthPlan | None:
+    """The depth plan of a 3D run (None for other modes): which model, its files, the fallback to announce."""
+    depth = cfg.depth
+    if depth.name.value == "flat" and not depth.flat_value > 0:
+        issues.append(ConfigIssue("depth.flat_value", depth.flat_value, "the plane must be in front of the camera",
                                   "use a positive depth, e.g. 1.0"))
+    if depth.midas_weight is not None and not 0.0 <= depth.midas_weight <= 1.0:
+        issues.append(ConfigIssue("depth.midas_weight", depth.midas_weight, "must be between 0 and 1",
+                                  "use 1.0 for MiDaS alone, DD's 0.3 to blend with AdaBins, or null for automatic"))
+        return None
+    if cfg.animation.mode.value != "3d":
+        return None
+    plan = plan_depth(depth, cfg.model.models_dir, allow_download=cfg.model.download)
+    if plan.problem:
+        issues.append(ConfigIssue("depth.name", depth.name.value, plan.problem,
+                                  "download the files (model.download=true when online), or use depth=tiny or "
+                                  "depth=flat"))
+    return plan
 
 
 def _evaluate_schedules(cfg: Config, n_frames: int, fps: float, issues: list[ConfigIssue]) -> dict[str, np.ndarray]:

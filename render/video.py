@@ -28,11 +28,42 @@ def stitch_video(frames_dir: Path, out_path: Path, *, fps: float, crf: int = 17,
     Every frame is kept, frame 0 included (DD's video cell started at frame 1). The file is written beside the
     target and renamed, so an interrupted encode never leaves a truncated mp4 under the final name.
     """
+    inputs = ["-framerate", f"{fps:g}", "-start_number", str(start_number), "-i", str(Path(frames_dir) / pattern)]
+    return _encode(inputs, [], out_path, crf=crf, preset=preset)
+
+
+def stitch_side_by_side(frames_dir: Path, out_path: Path, *, fps: float, crf: int = 17, preset: str = "slow",
+                        left: str = "%05d_l.png", right: str = "%05d_r.png", start_number: int = 0) -> Path:
+    """The VR video: left and right eye frames side by side (left eye on the left), as :func:`stitch_video`."""
+    inputs = []
+    for pattern in (left, right):
+        inputs += ["-framerate", f"{fps:g}", "-start_number", str(start_number), "-i", str(Path(frames_dir) / pattern)]
+    return _encode(inputs, ["-filter_complex", "[0:v][1:v]hstack=inputs=2"], out_path, crf=crf, preset=preset)
+
+
+def mux_audio(video: Path, source: Path, *, offset: float = 0.0, duration: float | None = None) -> Path:
+    """Give ``video`` the first audio stream of ``source`` (from ``offset`` seconds, AAC), cut to the video's length;
+    the video stream is copied, not re-encoded. The file is replaced atomically."""
+    video = Path(video)
+    tmp = video.with_name(f".{video.stem}.audio{video.suffix}")
+    audio_input = ["-ss", f"{offset:.6f}"] + (["-t", f"{duration:.6f}"] if duration else []) + ["-i", str(source)]
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-i", str(video),
+           *audio_input, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
+           "-shortest", "-movflags", "+faststart", str(tmp)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise VideoError(f"ffmpeg failed ({result.returncode}) adding the audio of {source} to {video}:\n"
+                         f"{result.stderr.strip()[-2000:]}")
+    tmp.replace(video)
+    return video
+
+
+def _encode(inputs: list[str], filters: list[str], out_path: Path, *, crf: int, preset: str) -> Path:
     out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
     cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error",
-        "-framerate", f"{fps:g}", "-start_number", str(start_number), "-i", str(Path(frames_dir) / pattern),
+        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", *inputs, *filters,
         "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
         "-movflags", "+faststart", str(tmp),
     ]

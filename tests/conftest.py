@@ -29,3 +29,20 @@ def compose_config():
 
     yield _compose
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_video(tmp_path_factory):
+    """A 6-frame 64x64 mp4 of drifting noise (for presets that need a source video)."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("tiny_video") / "tiny.mp4"
+    writer = imageio_ffmpeg.write_frames(str(path), (64, 64), fps=12, macro_block_size=1,
+                                         output_params=["-preset", "ultrafast"])
+    writer.send(None)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        writer.send(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    writer.close()
+    return path

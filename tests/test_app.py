@@ -45,7 +45,7 @@ def test_same_seed_same_frames_different_seed_different_frames(compose_config, t
 
 
 def test_each_frame_is_the_warp_of_the_previous_one(compose_config, tmp_path):
-    render_animation(compose_config("animation=3d_zoom", *TINY, "output=png"), tmp_path, progress=False)
+    render_animation(compose_config("animation=3d_zoom", "depth=flat", *TINY, "output=png"), tmp_path, progress=False)
     frames = frames_of(tmp_path)
     for previous, current in zip(frames, frames[1:]):
         prev = torch.from_numpy(previous.copy()).permute(2, 0, 1)[None].float() / 255
@@ -58,7 +58,8 @@ def test_flat_depth_pure_translation_z_is_a_centre_zoom(compose_config, tmp_path
     # A plane at depth 1 and the camera 10/200 closer: every point's NDC position grows by 1/(1 - 0.05); DD adds that
     # NDC offset (scaled by 1/tan(fov/2)) to normalised image coordinates, so content magnifies about the centre by
     # 1/(1 - (1/0.95 - 1)/tan(20 deg)), about 1.17x per frame.
-    render_animation(compose_config("animation=3d_zoom", *TINY, "output=png", "animation.sampling_mode=bilinear"),
+    render_animation(compose_config("animation=3d_zoom", "depth=flat", *TINY, "output=png",
+                                    "animation.sampling_mode=bilinear"),
                      tmp_path, progress=False)
     f0, f1 = (torch.from_numpy(f.copy()).permute(2, 0, 1)[None].float() / 255 for f in frames_of(tmp_path)[:2])
     scale = float(1 - (1 / 0.95 - 1) / np.tan(np.radians(20)))

@@ -25,12 +25,14 @@ def test_required_presets_exist():
 
 @pytest.mark.parametrize("animation", ANIMATION_PRESETS)
 @pytest.mark.parametrize("output", OUTPUT_PRESETS)
-def test_every_preset_composes_and_validates(compose_config, animation, output):
-    cfg = compose_config(f"animation={animation}", f"output={output}")
+def test_every_preset_composes_and_validates(compose_config, tiny_video, animation, output):
+    video = [f"animation.video_init_path={tiny_video}"] if animation == "video_input" else []
+    cfg = compose_config(f"animation={animation}", f"output={output}", *video)
     settings = to_settings(cfg)
     assert isinstance(settings, Config)
     plan = check_inputs(settings)
-    assert plan.n_frames == settings.animation.max_frames
+    # video_input: every 2nd of the 6 source frames
+    assert plan.n_frames == (3 if animation == "video_input" else settings.animation.max_frames)
     assert set(plan.schedules) == {path for path, _ in schedule_fields()}
 
 
@@ -45,7 +47,8 @@ def test_defaults_are_disco_diffusions(compose_config):
     assert s.animation.zoom == "0: (1), 10: (1.05)" and s.animation.translation_z == "0: (10.0)"
     assert (s.animation.near_plane, s.animation.far_plane, float(s.animation.fov)) == (200.0, 10000.0, 40.0)
     assert (s.animation.padding_mode.value, s.animation.sampling_mode.value) == ("border", "bicubic")
-    assert (s.width, s.height, s.output.fps, s.output.crf) == (None, None, 12.0, 17)
+    assert (s.width, s.height, s.output.fps, s.output.crf) == (None, None, None, 17)
+    assert check_inputs(s).fps == 12.0  # DD's video cell
     assert s.model.width_height == [1280, 768] and s.model.steps == 250 and s.model.clip_guidance_scale == 5000
     assert s.model.cut_overview == "[12]*400+[4]*600" and s.model.frames_skip_steps == "60%"
     preview = check_inputs(to_settings(compose_config("generator=preview")))
@@ -85,7 +88,7 @@ def test_typo_in_a_preset_file_is_an_error(compose_config, tmp_path):
 
 
 @pytest.mark.parametrize("override, fragment", [
-    ("animation.mode=4d", "expected one of [none, 2d, 3d]"),
+    ("animation.mode=4d", "expected one of [none, 2d, 3d, video_input]"),
     ("animation.padding_mode=wrap", "expected one of [border, zeros, reflection]"),
     ("animation.max_frames=lots", "animation.max_frames"),
     ("output.crf=high", "output.crf"),

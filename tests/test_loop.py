@@ -30,6 +30,10 @@ class RecordingMode:
 
     def commit(self, frame, params):
         self.committed.append((params.frame, frame.clone()))
+        return frame
+
+    def extra_images(self, saved, params):
+        return {f"extra/{params.frame:05d}.png": np.zeros((2, 2), np.uint16)} if params.frame == 1 else {}
 
 
 class RecordingGenerator:
@@ -56,6 +60,7 @@ def test_loop_wires_mode_generator_and_disk(tmp_path):
     assert np.asarray(Image.open(run.frame_path(0)))[0, 0, 0] == expected_0
     assert np.asarray(Image.open(run.frame_path(2)))[0, 0, 0] == int(plan.params(2)["animation.zoom"] / 4 * 255)
     assert not list(tmp_path.glob("frames/.*"))  # no temp files left behind
+    assert [p.name for p in (tmp_path / "extra").iterdir()] == ["00001.png"]
 
 
 def test_loop_can_render_a_subset(tmp_path):

@@ -59,6 +59,26 @@ def test_killed_run_resumes_bit_identically(reference, tmp_path, fault):
     assert [f["seed"] for f in record["frames"]] == [11 + f for f in range(7)]
 
 
+TURBO = [*RUN[:4], "animation.max_frames=9", *RUN[5:], "animation.turbo_mode=true", "animation.turbo_steps=2",
+         "animation.turbo_preroll=2"]
+
+
+@pytest.mark.parametrize("fault, done", [("frame:5", 4), ("write:00006.state", 5)])
+def test_killed_turbo_run_resumes_bit_identically(tmp_path, fault, done):
+    """Frame 5 is a turbo in-between (no diffusion), frame 6 a diffused one: the old chain is part of the state."""
+    straight = tmp_path / "straight"
+    assert run_main(*TURBO, f"hydra.run.dir={straight}").returncode == 0
+    expected = frame_hashes(straight)
+    assert len(expected) == 9
+    killed_dir = tmp_path / "killed"
+    killed = run_main(*TURBO, f"hydra.run.dir={killed_dir}", env={"DISCO_ANIM_FAULT": fault})
+    assert killed.returncode == -signal.SIGKILL
+    assert sorted(p.name for p in (killed_dir / "state").glob("*.state"))[-1] == f"{done:05d}.state"
+    resumed = run_main(f"resume={killed_dir}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert frame_hashes(killed_dir) == expected
+
+
 def test_truncated_newest_state_falls_back_to_the_one_before(reference, tmp_path):
     _, expected = reference
     killed = run_main(*RUN, f"hydra.run.dir={tmp_path}", env={"DISCO_ANIM_FAULT": "frame:5"})

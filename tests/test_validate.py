@@ -47,7 +47,7 @@ def test_unreadable_init_image(compose_config, tmp_path):
     (["animation.near_plane=0"], "animation.near_plane"),
     (["device=tpu"], "device"),
     (['text_prompts={0:["a:1","b:-1"]}'], "text_prompts[0]"),
-    (["depth.flat_value=0"], "depth.flat_value"),
+    (["depth=flat", "depth.flat_value=0"], "depth.flat_value"),
     (["animation=2d_zoom", 'animation.zoom="0: (1), 4: (0)"', "animation.max_frames=8"], "animation.zoom"),
 ])
 def test_single_problems(compose_config, overrides, setting):

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["EIGHT_BIT_BIAS", "TRANSLATION_SCALE", "euler_xyz_matrix", "ndc_offsets",
-           "grid3d", "warp3d"]
+           "grid3d", "warp3d", "fisheye_grid", "warp3d_vr_eye"]
 
 EIGHT_BIT_BIAS = 1 / 512 - 1e-4
 TRANSLATION_SCALE = 1 / 200
@@ -139,3 +139,28 @@ def warp3d(image: torch.Tensor, depth: torch.Tensor, translation: Sequence[float
         raise ValueError(f"depth batch {grid.shape[0]} does not match image batch {b}")
     return F.grid_sample(image + bias, grid, mode=sampling_mode, padding_mode=padding_mode,
                          align_corners=False).clamp(0.0, 1.0)
+
+
+def fisheye_grid(height: int, width: int, magnitude: float = -0.4, *, dtype=torch.float32,
+                 device=None) -> torch.Tensor:
+    """DD's VR lens: each point of an ``align_corners=True`` grid moves by ``(c - g)*|c - g|*magnitude`` from the
+    centre ``c = 0``; negative magnitudes pull the edges in (a fisheye)."""
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, height, dtype=dtype, device=device),
+                            torch.linspace(-1, 1, width, dtype=dtype, device=device), indexing="ij")
+    grid = torch.stack([xs, ys], dim=-1)
+    d = -grid
+    return (grid + d * d.square().sum(-1, keepdim=True).sqrt() * magnitude)[None]
+
+
+def warp3d_vr_eye(image: torch.Tensor, depth: torch.Tensor, translation: Sequence[float],
+                  rotation_deg: Sequence[float], fov: float = 40.0, near: float = 200.0, far: float = 10000.0,
+                  padding_mode: str = "border", sampling_mode: str = "bicubic", *, magnitude: float = -0.4,
+                  bias: float = EIGHT_BIT_BIAS) -> torch.Tensor:
+    """DD's VR eye view (``spherical=True``): the camera warp sampled with ``align_corners=True``, then the fisheye
+    lens (bilinear, zeros outside), clamped to [0, 1]."""
+    b, _, h, w = image.shape
+    grid = grid3d(torch.as_tensor(depth).to(image.device), translation, rotation_deg, fov, near, far)
+    stage = F.grid_sample(image + bias, grid.to(image.dtype).expand(b, h, w, 2), mode=sampling_mode,
+                          padding_mode=padding_mode, align_corners=True)
+    lens = fisheye_grid(h, w, magnitude, dtype=image.dtype, device=image.device).expand(b, h, w, 2)
+    return F.grid_sample(stage, lens, align_corners=True).clamp(0.0, 1.0)

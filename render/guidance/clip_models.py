@@ -16,6 +16,7 @@ from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 from torch import nn
 
 from render.guidance.cutouts import clip_normalize
+from render.guidance.fast_clip import set_vision_precision
 
 TINY_CLIPS = {
     # name: (vision cfg, embed dim); ViT and ResNet variants so both vision towers are exercised offline
@@ -52,15 +53,21 @@ class ClipSpec:
 
 
 class ClipPerceptor(nn.Module):
-    """A CLIP model with what guidance needs: its input size, image and text encoders returning float32."""
+    """A CLIP model with what guidance needs: its input size, image and text encoders returning float32.
 
-    def __init__(self, spec: ClipSpec, model: CLIP):
+    ``precision`` is the image encoder's (what guidance runs, forward and backward, every step): its weights are
+    stored in that dtype (see :func:`set_vision_precision`). The text encoder stays float32: it runs once per prompt
+    change, and its output is the target every step is measured against."""
+
+    def __init__(self, spec: ClipSpec, model: CLIP, precision: str = "fp32"):
         super().__init__()
         self.spec = spec
         self.model = model.eval().requires_grad_(False)
         size = model.visual.image_size
         self.input_resolution = int(size[0] if isinstance(size, (tuple, list)) else size)
         self.tokenizer = open_clip.get_tokenizer("ViT-B-32")  # OpenAI's BPE, for every model (as DD)
+        self.precision = precision
+        self.image_encoder = set_vision_precision(model.visual, precision)
 
     @property
     def device(self) -> torch.device:
@@ -68,13 +75,27 @@ class ClipPerceptor(nn.Module):
 
     def encode_image(self, images01: torch.Tensor) -> torch.Tensor:
         """Embed a batch of [0,1] images already at ``input_resolution``."""
-        dtype = next(self.model.parameters()).dtype
-        return self.model.encode_image(clip_normalize(images01).to(dtype)).float()
+        return self.image_encoder(clip_normalize(images01))
 
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(texts).to(self.device)
         return self.model.encode_text(tokens).float()
+
+
+def auto_cpu_precision(spec: ClipSpec) -> str:
+    """The image encoder's precision that ``clip_precision=auto`` picks on CPU, measured per architecture (see
+    benchmarks/README.md, "bench_step.py"): bf16 where the weights can be used as GEMM/convolution operands in bf16
+    without a cast per call, i.e. ViTs that :class:`~render.guidance.fast_clip.VisionTransformerEncoder` runs and
+    ModifiedResNets (channels-last); fp32 for anything else (open_clip's own bf16 ViT forward is slower than fp32)."""
+    vision = TINY_CLIPS[spec.arch][0] if spec.is_tiny else (open_clip.get_model_config(spec.arch) or {}).get(
+        "vision_cfg", {})
+    if isinstance(vision.get("layers"), (tuple, list)):
+        return "bf16"  # ModifiedResNet
+    unsupported = ("timm_model_name", "hf_model_name", "attentional_pool", "final_ln_after_pool", "ls_init_value")
+    if any(vision.get(key) for key in unsupported) or vision.get("pool_type", "tok") != "tok":
+        return "fp32"
+    return "bf16" if vision.get("patch_size") else "fp32"
 
 
 def build_tiny_clip(arch: str, seed: int = 0) -> CLIP:
@@ -99,5 +120,4 @@ def load_clip(spec: ClipSpec, path: Path | None, device: torch.device, precision
             model = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
     else:
         model = open_clip.create_model(spec.arch, pretrained=str(path), device="cpu", precision="fp32")
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return ClipPerceptor(spec, model.to(device=device, dtype=dtype))
+    return ClipPerceptor(spec, model.to(device=device), precision)

@@ -1,0 +1,412 @@
+"""The depth estimators of the 3D mode, as Disco Diffusion v5.7 runs them, and their weight files.
+
+- ``MidasDepth``: MiDaS v3 (DPT-Large, DPT-Hybrid) or v2.1 small. The frame is resized keeping its aspect ratio to
+  a multiple of 32 near the network size (``midas_input_size``: DD's ``Resize(384, 384, keep_aspect_ratio=True,
+  ensure_multiple_of=32, resize_method="minimal")`` for DPT, ``(256, 256, ..., "upper_bound")`` for the small
+  model; bicubic), normalised (DPT: mean = std = 0.5; small: ImageNet), and the predicted inverse depth is
+  upsampled bicubically to the frame and turned into depth as DD does: ``depth = (50 - disparity) / 19``.
+- ``AdabinsDepth``: AdaBins NYU metric depth (see ``depth.adabins``), on the frame resized to an area in
+  ``[448^2, 500000]`` (PIL LANCZOS to shrink, BICUBIC to grow, as DD), then bicubically resized to the frame.
+- ``BlendedDepth``: ``w * midas + (1 - w) * adabins`` (DD's ``midas_weight``, 0.3 by default).
+
+``build_midas`` / ``build_adabins`` give the networks, with the official weights (loaded strictly: a file of the
+wrong model fails with an error naming the file) or, without a file, with every parameter re-randomised from a
+seed (the offline ``tiny`` model and tests).
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from depth import adabins as _adabins
+from depth.midas import create_midas
+from render import registry
+from render.registry import ModelFile
+
+MIDAS_KINDS = ("dpt_large", "dpt_hybrid", "midas_small", "tiny")
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+# DD's conversion of MiDaS' inverse depth: depth = (DD_DISPARITY_OFFSET - disparity) / DD_DISPARITY_SCALE.
+DD_DISPARITY_OFFSET = 50.0
+DD_DISPARITY_SCALE = 19.0
+# The smallest MiDaS depth we return. DD's formula gives depth <= 0 wherever MiDaS predicts a disparity >= 50
+# (very near, bright surfaces), and the 3D warp divides by depth: at 0 it divides by zero, below 0 the point is
+# behind the camera and its motion is mirrored. 0.01 is 1/263 of the depth DD assigns to disparity 0 (50/19) and
+# only replaces values DD itself could not project; it keeps near pixels near (fast parallax) instead of folding
+# them through the camera.
+MIN_MIDAS_DEPTH = 0.01
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class MidasInput:
+    """How DD feeds one MiDaS kind: network size, MiDaS ``Resize`` method and normalisation."""
+
+    def __init__(self, size: int, method: str, mean: tuple[float, ...], std: tuple[float, ...]):
+        self.size, self.method, self.mean, self.std = size, method, mean, std
+
+
+MIDAS_INPUT = {
+    "dpt_large": MidasInput(384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "dpt_hybrid": MidasInput(384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "midas_small": MidasInput(256, "upper_bound", IMAGENET_MEAN, IMAGENET_STD),
+    "tiny": MidasInput(256, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # small inputs keep it fast
+}
+MULTIPLE = 32
+
+# DD's clamp of the AdaBins input area (disco_xform_utils.py)
+MIN_ADABINS_AREA = 448 * 448
+MAX_ADABINS_AREA = 500000
+
+
+class CheckpointMismatch(RuntimeError):
+    """A weight file whose parameter names or shapes are not those of the network it should load into."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sizes
+
+
+def _constrain(x: float, multiple: int, max_val: int | None = None) -> int:
+    """MiDaS' ``constrain_to_multiple_of`` (round half to even, as numpy), never below one multiple."""
+    y = round(x / multiple) * multiple
+    if max_val is not None and y > max_val:
+        y = math.floor(x / multiple) * multiple
+    return max(int(y), multiple)  # MiDaS would return 0 for a side under half a multiple and then fail
+
+
+def midas_input_size(h: int, w: int, kind: str) -> tuple[int, int]:
+    """The ``(height, width)`` DD resizes an ``h x w`` frame to before MiDaS ``kind``.
+
+    MiDaS' ``Resize(net, net, keep_aspect_ratio=True, ensure_multiple_of=32)``: "minimal" (DPT) scales the side
+    whose scale is closer to 1 to the network size, "upper_bound" (small) fits both sides inside it; then each
+    side is rounded to a multiple of 32. 1280x768 -> 640x384 (DPT), 256x160 (small).
+    """
+    if kind not in MIDAS_INPUT:
+        raise ValueError(f"unknown MiDaS kind {kind!r}; one of {', '.join(MIDAS_KINDS)}")
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image size must be positive, got {h}x{w}")
+    spec = MIDAS_INPUT[kind]
+    scale_h, scale_w = spec.size / h, spec.size / w
+    if spec.method == "minimal":
+        scale_h = scale_w = scale_w if abs(1 - scale_w) < abs(1 - scale_h) else scale_h
+        return _constrain(scale_h * h, MULTIPLE), _constrain(scale_w * w, MULTIPLE)
+    scale_h = scale_w = min(scale_h, scale_w)  # upper_bound
+    return (_constrain(scale_h * h, MULTIPLE, spec.size), _constrain(scale_w * w, MULTIPLE, spec.size))
+
+
+def adabins_input_size(h: int, w: int) -> tuple[int, int]:
+    """DD's AdaBins input ``(height, width)``: the area clamped to [448^2, 500000], aspect kept, sides truncated."""
+    area = h * w
+    if area > MAX_ADABINS_AREA:
+        scale = math.sqrt(MAX_ADABINS_AREA) / math.sqrt(area)
+    elif area < MIN_ADABINS_AREA:
+        scale = math.sqrt(MIN_ADABINS_AREA) / math.sqrt(area)
+    else:
+        return h, w
+    return int(h * scale), int(w * scale)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Weights
+
+
+def randomize_(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Re-draw every parameter and floating buffer of ``module``, each from ``seed`` and its own name.
+
+    Matrices and kernels ~ N(0, 1/fan_in); norm scales ~ U(0.75, 1.25); biases ~ N(0, 0.02); class tokens and
+    position tables ~ N(0, 0.02); BatchNorm statistics mean ~ N(0, 0.1), var ~ U(0.5, 1.5). A tensor's values do
+    not depend on the order of the others, so equal names give equal weights across builds.
+    """
+    with torch.no_grad():
+        for name, t in [*module.named_parameters(), *module.named_buffers()]:
+            if not t.is_floating_point():
+                t.zero_()  # num_batches_tracked
+                continue
+            g = torch.Generator(device=t.device).manual_seed((seed * 1_000_003 + zlib.crc32(name.encode())) % 2**63)
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf == "running_var":
+                t.uniform_(0.5, 1.5, generator=g)
+            elif leaf == "running_mean":
+                t.normal_(0.0, 0.1, generator=g)
+            elif "token" in leaf or "pos_embed" in leaf or "positional" in leaf:
+                t.normal_(0.0, 0.02, generator=g)
+            elif t.ndim <= 1:
+                if leaf == "weight":
+                    t.uniform_(0.75, 1.25, generator=g)
+                else:
+                    t.normal_(0.0, 0.02, generator=g)
+            else:
+                t.normal_(0.0, 1.0 / math.sqrt(t[0].numel()), generator=g)
+    return module
+
+
+def _torch_load(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc) and "zip" not in str(exc):
+            raise
+    return torch.load(path, map_location="cpu", weights_only=True)  # a legacy (pre-zip) torch.save file
+
+
+def unwrap_state_dict(obj: object) -> dict[str, torch.Tensor]:
+    """The state dict in a checkpoint: a bare one, or ``{"model": ...}`` / ``{"state_dict": ...}`` (training
+    checkpoints such as AdaBins', with optimizer and epoch alongside), without DataParallel's ``module.`` prefix."""
+    if isinstance(obj, Mapping):
+        for key in ("model", "state_dict"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner and all(isinstance(k, str) for k in inner):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping):
+        raise TypeError(f"expected a state dict, got {type(obj).__name__}")
+    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def remap_adabins_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """AdaBins' own backward compatibility (``model_io.load_checkpoint``): older checkpoints name ``conv3x3``
+    ``embedding_conv`` and ``embedding_convPxP`` ``embedding_encoder``."""
+    renames = (("adaptive_bins_layer.embedding_conv.", "adaptive_bins_layer.conv3x3."),
+               ("adaptive_bins_layer.patch_transformer.embedding_encoder",
+                "adaptive_bins_layer.patch_transformer.embedding_convPxP"))
+    out = {}
+    for k, v in sd.items():
+        for old, new in renames:
+            if k.startswith(old):
+                k = new + k[len(old):]
+                break
+        out[k] = v
+    return out
+
+
+_FAMILY_MARKERS = {
+    "dpt_large": "pretrained.model.blocks.23.attn.qkv.weight",
+    "dpt_hybrid": "pretrained.model.patch_embed.backbone.stem.conv.weight",
+    "midas_small": "pretrained.layer1.0.weight",
+    "adabins_nyu": "encoder.original_model.conv_stem.weight",
+}
+
+
+def _guess_family(keys) -> str | None:
+    for family, marker in _FAMILY_MARKERS.items():
+        if marker in keys:
+            return family
+    return None
+
+
+def _check_keys(path: Path, what: str, expected: Mapping[str, torch.Tensor], got: Mapping[str, torch.Tensor]):
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    shapes = [f"{k}: file {tuple(got[k].shape)}, model {tuple(expected[k].shape)}"
+              for k in expected if k in got and tuple(got[k].shape) != tuple(expected[k].shape)]
+    if not (missing or unexpected or shapes):
+        return
+    lines = [f"{path}: not a {what} weight file (strict load failed): {len(missing)} missing, "
+             f"{len(unexpected)} unexpected, {len(shapes)} mis-shaped parameters of {len(expected)}"]
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", shapes)):
+        if items:
+            lines.append(f"  {label}: " + ", ".join(items[:5]) + (" ..." if len(items) > 5 else ""))
+    family = _guess_family(got)
+    if family is not None:
+        lines.append(f"  it looks like a {family} file")
+    raise CheckpointMismatch("\n".join(lines))
+
+
+def _has_nonpersistent_buffers(module: nn.Module) -> bool:
+    return any(m._non_persistent_buffers_set for m in module.modules())
+
+
+def _build(factory: Callable[[], nn.Module], what: str, path: Path | None, seed: int,
+           remap: Callable[[Mapping[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> nn.Module:
+    """Build on the meta device (no throw-away initialisation), then fill from ``path`` or seeded noise."""
+    with torch.device("meta"):
+        net = factory()
+    if _has_nonpersistent_buffers(net):  # those would stay on meta: build for real
+        net = factory()
+    if path is None:
+        net = net.to_empty(device="cpu")
+        randomize_(net, seed)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: {what} weight file not found")
+        try:
+            sd = unwrap_state_dict(_torch_load(path))
+        except Exception as exc:  # noqa: BLE001 (any unreadable file gets the same clear message)
+            raise CheckpointMismatch(f"{path}: cannot read it as a {what} weight file: {exc}") from exc
+        if remap is not None:
+            sd = remap(sd)
+        _check_keys(path, what, net.state_dict(), sd)
+        net.load_state_dict(sd, strict=True, assign=True)
+        net.float()
+    for name, t in [*net.named_parameters(), *net.named_buffers()]:
+        if t.is_meta:
+            raise RuntimeError(f"{what}: {name} was not materialised")
+    return net.eval().requires_grad_(False)
+
+
+def build_midas(kind: str, path: Path | None, seed: int = 0) -> nn.Module:
+    """MiDaS network ``kind`` (dpt_large, dpt_hybrid, midas_small, tiny), from ``path`` or random (``seed``)."""
+    if kind not in MIDAS_KINDS:
+        raise ValueError(f"unknown MiDaS kind {kind!r}; one of {', '.join(MIDAS_KINDS)}")
+    return _build(lambda: create_midas(kind), f"MiDaS {kind}", path, seed)
+
+
+def build_adabins(path: Path | None, seed: int = 0) -> nn.Module:
+    """AdaBins NYU (``UnetAdaptiveBins``, 256 bins, 1e-3..10 m), from ``path`` or random (``seed``)."""
+    return _build(_adabins.UnetAdaptiveBins, "AdaBins NYU", path, seed, remap=remap_adabins_keys)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Estimators
+
+
+def _dtype(precision: str) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise ValueError(f"depth precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return PRECISIONS[precision]
+
+
+def _prepare(net: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    """Frozen, in eval mode, on ``device`` in ``dtype`` (converted once), channels-last: oneDNN's convolutions
+    are 1.2-1.8x faster in NHWC on CPU (DPT-Hybrid, AdaBins, fp32 and bf16; DD uses channels-last on CUDA)."""
+    net = net.eval().requires_grad_(False).to(device=device, dtype=dtype)
+    return net.to(memory_format=torch.channels_last)
+
+
+def _check_image(image: torch.Tensor) -> None:
+    if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
+        raise ValueError(f"depth estimators take a (1,3,H,W) image, got shape {tuple(image.shape)}")
+
+
+class MidasDepth:
+    """``(1,3,H,W)`` in [0,1] -> ``(1,1,H,W)`` float32 depth, DD's MiDaS path (module docstring)."""
+
+    def __init__(self, net: nn.Module, kind: str, device: torch.device | str, precision: str = "fp32"):
+        if kind not in MIDAS_INPUT:
+            raise ValueError(f"unknown MiDaS kind {kind!r}; one of {', '.join(MIDAS_KINDS)}")
+        self.kind, self.device, self.dtype = kind, torch.device(device), _dtype(precision)
+        self.net = _prepare(net, self.device, self.dtype)
+        spec = MIDAS_INPUT[kind]
+        self.mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1)
+
+    @torch.inference_mode()
+    def disparity(self, image: torch.Tensor) -> torch.Tensor:
+        """MiDaS' relative inverse depth ``(1,1,H,W)`` float32, upsampled to the image (before DD's conversion)."""
+        _check_image(image)
+        h, w = image.shape[-2:]
+        size = midas_input_size(h, w, self.kind)
+        x = image.to(self.device, torch.float32)
+        if size != (h, w):
+            x = F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+        x = ((x - self.mean) / self.std).to(self.dtype).contiguous(memory_format=torch.channels_last)
+        disp = self.net(x).float().unsqueeze(1)
+        return F.interpolate(disp, size=(h, w), mode="bicubic", align_corners=False)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        disp = self.disparity(image)
+        depth = ((DD_DISPARITY_OFFSET - disp) / DD_DISPARITY_SCALE).clamp_min(MIN_MIDAS_DEPTH)
+        return depth.to(image.device)
+
+
+def _pil_resize(image: torch.Tensor, size: tuple[int, int], shrink: bool) -> torch.Tensor:
+    """PIL's LANCZOS (shrink) or BICUBIC (grow) resize of a ``(1,3,h,w)`` float image, channel by channel in
+    float ("F" mode: no 8-bit rounding), as DD resizes AdaBins' input."""
+    from PIL import Image
+
+    method = Image.LANCZOS if shrink else Image.BICUBIC
+    h, w = size
+    planes = image[0].detach().float().cpu().numpy()
+    out = [np.asarray(Image.fromarray(p, mode="F").resize((w, h), method)) for p in planes]
+    return torch.from_numpy(np.stack(out)).unsqueeze(0).to(image.device)
+
+
+class AdabinsDepth:
+    """``(1,3,H,W)`` in [0,1] -> ``(1,1,H,W)`` float32 metric depth, DD's AdaBins path (module docstring)."""
+
+    def __init__(self, net: nn.Module, device: torch.device | str, precision: str = "fp32"):
+        self.device, self.dtype = torch.device(device), _dtype(precision)
+        self.net = _prepare(net, self.device, self.dtype)
+
+    @torch.inference_mode()
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        _check_image(image)
+        h, w = image.shape[-2:]
+        size = adabins_input_size(h, w)
+        x = image.detach().to(self.device, torch.float32)
+        if size != (h, w):
+            x = _pil_resize(x, size, shrink=size[0] * size[1] < h * w)
+        depth = _adabins.predict(self.net, x)
+        if size != (h, w):
+            depth = F.interpolate(depth, size=(h, w), mode="bicubic", align_corners=False)
+        return depth.clamp_min(self.net.min_val).to(image.device)  # bicubic may undershoot the 1e-3 floor
+
+
+class BlendedDepth:
+    """DD's blend: ``weight * midas + (1 - weight) * adabins``."""
+
+    def __init__(self, midas: Callable[[torch.Tensor], torch.Tensor],
+                 adabins: Callable[[torch.Tensor], torch.Tensor], weight: float):
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"midas_weight must be in [0, 1], got {weight}")
+        self.midas, self.adabins, self.weight = midas, adabins, float(weight)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        return self.weight * self.midas(image) + (1.0 - self.weight) * self.adabins(image)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Weight files. MiDaS' names end with the first 8 hex digits of the sha256 (torch.hub's convention); the full
+# digests are the ones other projects publish for the same files (ControlNet's annotator table for DPT-Hybrid,
+# several download scripts for the others; for DPT-Large and the small model also under their MiDaS v3.1 names
+# dpt_large_384.pt and midas_v21_small_256.pt).
+
+_DPT = "https://github.com/intel-isl/DPT/releases/download/1_0"
+_MIDAS = "https://github.com/isl-org/MiDaS/releases/download"
+_ADABINS_CID = "Qmd2mMnDLWePKmgfS8m6ntAg4nhV5VkUyAydYBp8cWWeB7"
+
+DEPTH_FILES = (
+    ModelFile("dpt_large", "dpt_large-midas-2f21e586.pt",
+              "2f21e586477d90cb9624c7eef5df7891edca49a1c4795ee2cb631fd4daa6ca69", None,
+              (f"{_DPT}/dpt_large-midas-2f21e586.pt", f"{_MIDAS}/v3/dpt_large-midas-2f21e586.pt",
+               "https://huggingface.co/deforum/MiDaS/resolve/main/dpt_large-midas-2f21e586.pt",
+               f"{_MIDAS}/v3/dpt_large_384.pt"),
+              "depth", "MiDaS v3 DPT-Large (ViT-L/16 at 384): DD's default 3D depth model",
+              sha256_prefix="2f21e586"),
+    ModelFile("dpt_hybrid", "dpt_hybrid-midas-501f0c75.pt",
+              "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", None,
+              (f"{_DPT}/dpt_hybrid-midas-501f0c75.pt", f"{_MIDAS}/v3/dpt_hybrid-midas-501f0c75.pt",
+               "https://huggingface.co/lllyasviel/Annotators/resolve/main/dpt_hybrid-midas-501f0c75.pt",
+               f"{_MIDAS}/v3/dpt_hybrid_384.pt"),
+              "depth", "MiDaS v3 DPT-Hybrid (ResNet-50 + ViT-B/16 at 384): faster, a little less accurate",
+              sha256_prefix="501f0c75"),
+    ModelFile("midas_small", "midas_v21_small-70d6b9c8.pt",
+              "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca", None,
+              (f"{_MIDAS}/v2_1/midas_v21_small-70d6b9c8.pt", f"{_MIDAS}/v2_1/midas_v21_small_256.pt",
+               "https://github.com/AlexeyAB/MiDaS/releases/download/midas_dpt/midas_v21_small-70d6b9c8.pt"),
+              "depth", "MiDaS v2.1 small (EfficientNet-Lite3 at 256): the fastest, lowest quality",
+              sha256_prefix="70d6b9c8"),
+    ModelFile("adabins_nyu", "AdaBins_nyu.pt",
+              "3c917d1b86d058918d4055e70b2cdb9696ec4967bb2d8f05c0051263c1ac9641", None,
+              ("https://huggingface.co/deforum/AdaBins/resolve/main/AdaBins_nyu.pt",
+               f"https://ipfs.io/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt",
+               f"https://cloudflare-ipfs.com/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt"),
+              "depth", "AdaBins NYU (EfficientNet-B5, 256 adaptive bins, metric depth 0.001-10 m): blended "
+                       "with MiDaS when depth.midas_weight < 1 (DD: 0.3)"),
+)
+
+for _file in DEPTH_FILES:
+    registry.register(_file)  # idempotent: an equal entry may be registered again
