@@ -118,7 +118,6 @@ class PixelWiseDotProduct(nn.Module):
     """``(N,C,H,W)`` features and ``(N,K,C)`` queries -> ``(N,K,H,W)`` dot products."""
 
     def forward(self, x: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
         return torch.einsum("nkc,nchw->nkhw", queries, x)
 
 

@@ -92,7 +92,7 @@ class FlowCache:
         _check_pair(pair, key)
         self._write_key(key)
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, fwd=pair[0], bwd=pair[1])
+        np.savez(buffer, fwd=pair[0], bwd=pair[1])  # uncompressed: noise-like floats barely compress
         path = self.path(key, index)
         with atomic_open(path, "wb") as fh:
             fh.write(buffer.getvalue())

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from flow.warp import check_flow, sampling_map, warp_with_flow
 
@@ -38,12 +37,17 @@ class ConsistencyLayers:
     motion_edge: np.ndarray
 
 
+def _norm2(v: np.ndarray) -> np.ndarray:
+    """Squared length of each (dx, dy) vector of an (H, W, 2) array."""
+    return v[..., 0] * v[..., 0] + v[..., 1] * v[..., 1]
+
+
 def occlusion(flow: np.ndarray, flow_back: np.ndarray) -> np.ndarray:
     """Pixels failing the forward-backward test (see the module docstring); bool (H, W)."""
     flow = check_flow(flow)
     back_at_target = warp_with_flow(check_flow(flow_back, flow.shape[:2]), flow)
-    mismatch = np.sum((flow + back_at_target) ** 2, axis=-1)
-    scale = np.sum(flow ** 2, axis=-1) + np.sum(back_at_target ** 2, axis=-1)
+    mismatch = _norm2(flow + back_at_target)
+    scale = _norm2(flow) + _norm2(back_at_target)
     return mismatch > OCCLUSION_REL * scale + OCCLUSION_ABS
 
 
@@ -63,10 +67,10 @@ def out_of_frame(flow: np.ndarray) -> np.ndarray:
 def motion_edges(flow: np.ndarray) -> np.ndarray:
     """Pixels where the flow changes sharply (boundaries of moving objects); bool (H, W)."""
     flow = check_flow(flow)
-    dx = np.diff(flow, axis=1, append=flow[:, -1:])
-    dy = np.diff(flow, axis=0, append=flow[-1:])
-    gradient = np.sum(dx ** 2 + dy ** 2, axis=-1)
-    return gradient > EDGE_REL * np.sum(flow ** 2, axis=-1) + EDGE_ABS
+    gradient = np.zeros(flow.shape[:2], np.float32)
+    gradient[:, :-1] += _norm2(flow[:, 1:] - flow[:, :-1])
+    gradient[:-1] += _norm2(flow[1:] - flow[:-1])
+    return gradient > EDGE_REL * _norm2(flow) + EDGE_ABS
 
 
 def consistency_layers(flow: np.ndarray, flow_back: np.ndarray) -> ConsistencyLayers:
@@ -97,7 +101,9 @@ def reliability_mask(layers: ConsistencyLayers, *, occlusion_weight: float = 1.0
         disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
         reliability = cv2.erode(reliability, disc, borderType=cv2.BORDER_REPLICATE)
     if blur_sigma > 0:
-        reliability = ndimage.gaussian_filter(reliability, blur_sigma, mode="nearest")
+        # the kernel scipy's gaussian_filter uses (radius 4 sigma), in OpenCV's faster separable filter
+        size = 2 * int(4 * blur_sigma + 0.5) + 1
+        reliability = cv2.GaussianBlur(reliability, (size, size), blur_sigma, borderType=cv2.BORDER_REPLICATE)
     return np.clip(reliability, 0.0, 1.0).astype(np.float32)
 
 

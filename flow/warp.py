@@ -12,6 +12,8 @@ approximates A. To carry the previous output frame k onto frame k+1, warp it wit
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -31,9 +33,14 @@ def check_flow(flow: np.ndarray, shape: tuple[int, int] | None = None) -> np.nda
 def sampling_map(flow: np.ndarray) -> np.ndarray:
     """Absolute sampling coordinates ``p + flow(p)`` as a float32 (H, W, 2) map of (x, y)."""
     flow = check_flow(flow)
-    h, w = flow.shape[:2]
+    return _pixel_grid(*flow.shape[:2]) + flow
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_grid(h: int, w: int) -> np.ndarray:
     grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
-    return grid + flow
+    grid.setflags(write=False)
+    return grid
 
 
 def warp_with_flow(image: np.ndarray, flow: np.ndarray) -> np.ndarray:

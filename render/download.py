@@ -300,10 +300,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def register_all_files() -> None:
+    """The depth and flow modules describe their own weight files; make them known here too."""
+    import depth.estimators  # noqa: F401  (registers the MiDaS and AdaBins files)
+    from flow.raft import register_flow_files
+
+    register_flow_files()
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m render.download``: 0 when every file is there and verifies, 1 when one is not, 2 on bad usage."""
     parser = _parser()
     args = parser.parse_args(argv)
+    register_all_files()
     if args.list:
         print(list_table(args.models_dir))
         return 0

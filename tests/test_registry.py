@@ -519,3 +519,5 @@ def test_module_entry_point_lists(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "512x512_diffusion_uncond_finetune_008100" in result.stdout and "missing" in result.stdout
+    # depth and flow files are described by their own modules and listed (and downloadable) too
+    assert all(key in result.stdout for key in ("dpt_large", "adabins_nyu", "raft_large_C_T_SKHT_V2"))

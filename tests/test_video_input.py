@@ -11,10 +11,12 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from flow.estimators import DisFlow
 from render.app import render_animation
+from render.video import probe_video
 from render.validate import ConfigErrors, check_inputs, to_settings
 
-W, H, N_SOURCE, FPS = 128, 64, 9, 24.0
+W, H, N_SOURCE, FPS = 128, 64, 12, 24.0
 
 
 def scene(k: int) -> np.ndarray:
@@ -51,7 +53,7 @@ def source_video(tmp_path_factory) -> "Path":
 
 def video_args(video, tmp_path, *extra):
     return ["animation=video_input", f"animation.video_init_path={video}", f"width={W}", f"height={H}", "seed=7",
-            "output.preset=ultrafast", f"flow.cache_dir={tmp_path / 'cache'}", *extra]
+            "output.preset=ultrafast", "flow=dis", f"flow.cache_dir={tmp_path / 'cache'}", *extra]
 
 
 def streams(path) -> str:
@@ -67,7 +69,7 @@ def test_preview_run_follows_the_source_and_exports_flow_blend_with_audio(compos
     cfg = compose_config(*video_args(source_video, tmp_path, "generator=preview", "animation.extract_nth_frame=2"))
     result = render_animation(cfg, tmp_path / "run", progress=False)
     frames = frames_of(tmp_path / "run")
-    assert len(frames) == 5  # ceil(9 / 2) source frames
+    assert len(frames) == 6  # every 2nd of 12 source frames
     # The preview generator keeps each init, so every frame is the previous output carried along the flow and
     # blended into the source: it must stay on the source (good flow, unreliable pixels taken from the source).
     for k, frame in enumerate(frames):
@@ -78,10 +80,23 @@ def test_preview_run_follows_the_source_and_exports_flow_blend_with_audio(compos
     assert "12 fps" in info  # the source's 24 fps / extract_nth_frame
     flow_export = tmp_path / "run" / "TimeToDisco_flow.mp4"
     assert flow_export.exists() and "Audio: aac" in streams(flow_export)
-    assert len(frames_of(tmp_path / "run", "flow_blend")) == 5
+    assert probe_video(result.video).frames == 6
+    assert len(frames_of(tmp_path / "run", "flow_blend")) == 6
     record = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert [f["seed"] for f in record["frames"]] == [8 + f for f in range(5)]  # DD: seed + 1 on frame 0 too
-    assert list((tmp_path / "cache").rglob("pair_*.npz"))  # flow cached for the next run over this video
+    assert [f["seed"] for f in record["frames"]] == [8 + f for f in range(6)]  # DD: seed + 1 on frame 0 too
+    assert len(list((tmp_path / "cache").rglob("pair_*.npz"))) == 5  # flow of each pair, for the next run
+
+
+def test_a_second_run_over_the_same_video_reads_the_flow_cache(compose_config, source_video, tmp_path, monkeypatch):
+    args = video_args(source_video, tmp_path, "generator=preview", "animation.max_frames=4", "output.video=false")
+    render_animation(compose_config(*args), tmp_path / "first", progress=False)
+
+    def no_flow(*_):
+        raise AssertionError("flow was computed again")
+
+    monkeypatch.setattr(DisFlow, "__call__", no_flow)
+    render_animation(compose_config(*args, "seed=8"), tmp_path / "second", progress=False)
+    assert len(frames_of(tmp_path / "second")) == 4
 
 
 def test_diffusion_run_with_tiny_models_and_linear_export(compose_config, source_video, tmp_path):
@@ -108,7 +123,7 @@ def test_video_init_settings_replace_the_models(compose_config, source_video, tm
     model = plan.diffusion.model
     assert (model.steps, model.tv_scale, model.init_scale, model.frames_scale) == (40, 0.5, 900, 900)
     assert plan.diffusion.frames_skip_steps == 20
-    assert plan.n_frames == 5 and plan.fps == 12.0
+    assert plan.n_frames == 6 and plan.fps == 12.0
 
 
 def test_an_invalid_video_init_value_is_named_as_written(compose_config, source_video, tmp_path):
