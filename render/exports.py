@@ -32,7 +32,7 @@ def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Pat
             made.append(stitch_video(frames, _sibling(run, suffix), **encode))
         if plan.video.info.has_audio:
             for path in made:
-                mux_audio(path, plan.video.path)
+                mux_audio(path, plan.video.path, duration=plan.n_frames / plan.fps)
     for path in made:
         log.info("video: %s", path)
     return video

@@ -42,14 +42,15 @@ def stitch_side_by_side(frames_dir: Path, out_path: Path, *, fps: float, crf: in
 
 
 def mux_audio(video: Path, source: Path, *, offset: float = 0.0, duration: float | None = None) -> Path:
-    """Give ``video`` the first audio stream of ``source`` (from ``offset`` seconds, AAC), cut to the video's length;
-    the video stream is copied, not re-encoded. The file is replaced atomically."""
+    """Give ``video`` the first audio stream of ``source`` (from ``offset`` seconds, at most ``duration`` seconds,
+    AAC); the video stream is copied, never cut (audio shorter than the video just ends early). The file is replaced
+    atomically."""
     video = Path(video)
     tmp = video.with_name(f".{video.stem}.audio{video.suffix}")
     audio_input = ["-ss", f"{offset:.6f}"] + (["-t", f"{duration:.6f}"] if duration else []) + ["-i", str(source)]
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-i", str(video),
            *audio_input, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
-           "-shortest", "-movflags", "+faststart", str(tmp)]
+           "-movflags", "+faststart", str(tmp)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)

@@ -100,19 +100,36 @@ def test_a_second_run_over_the_same_video_reads_the_flow_cache(compose_config, s
 
 
 def test_diffusion_run_with_tiny_models_and_linear_export(compose_config, source_video, tmp_path):
-    cfg = compose_config(*video_args(source_video, tmp_path, "model=tiny", "animation.max_frames=3",
-                                     "animation.extract_nth_frame=1", "animation.video_init_blend_mode=linear",
-                                     "animation.video_init_steps=6", "animation.video_init_skip_steps=2",
-                                     "animation.video_init_seed_continuity=true", "output.fps=8",
-                                     "flow.save_previews=true"))
-    render_animation(cfg, tmp_path / "run", progress=False)
+    """The issue's end-to-end case: ``animation=video_input model=tiny flow=dis`` over a 12-frame clip."""
+    cfg = compose_config(*video_args(source_video, tmp_path, "model=tiny", "animation.extract_nth_frame=1",
+                                     "animation.video_init_blend_mode=linear", "animation.video_init_steps=6",
+                                     "animation.video_init_skip_steps=2", "animation.video_init_seed_continuity=true",
+                                     "output.fps=8", "flow.save_previews=true"))
+    result = render_animation(cfg, tmp_path / "run", progress=False)
     run = tmp_path / "run"
-    assert len(frames_of(run)) == 3 and len(frames_of(run, "linear_blend")) == 3
-    assert (run / "TimeToDisco_blend.mp4").exists() and "8 fps" in streams(run / "TimeToDisco.mp4")
-    assert sorted(p.name for p in (run / "flow_preview").iterdir()) == [
-        "00001_flow.png", "00001_mask.png", "00002_flow.png", "00002_mask.png"]
+    info = probe_video(result.video)
+    assert (info.frames, info.fps, info.width, info.height) == (12, 8.0, W, H)
+    assert len(frames_of(run)) == 12 and len(frames_of(run, "linear_blend")) == 12
+    assert probe_video(run / "TimeToDisco_blend.mp4").frames == 12
+    previews = sorted(p.name for p in (run / "flow_preview").iterdir())
+    assert previews[:4] == ["00001_flow.png", "00001_mask.png", "00002_flow.png", "00002_mask.png"]
+    assert len(previews) == 22
     record = json.loads((run / "run.json").read_text())
     assert {f["seed"] for f in record["frames"]} == {7}  # video_init_seed_continuity
+
+
+def test_killed_video_run_resumes_bit_identically(source_video, tmp_path):
+    from test_resume import frame_hashes, run_main
+
+    args = video_args(source_video, tmp_path, "model=tiny", "animation.max_frames=5", "animation.extract_nth_frame=1",
+                      "animation.video_init_steps=5", "animation.video_init_skip_steps=1", "output.video=false")
+    assert run_main(*args, f"hydra.run.dir={tmp_path / 'straight'}").returncode == 0
+    killed = run_main(*args, f"hydra.run.dir={tmp_path / 'killed'}", env={"DISCO_ANIM_FAULT": "frame:3"})
+    assert killed.returncode != 0 and not (tmp_path / "killed" / "frames" / "00003.png").exists()
+    resumed = run_main(f"resume={tmp_path / 'killed'}")
+    assert resumed.returncode == 0, resumed.stderr
+    expected = frame_hashes(tmp_path / "straight")
+    assert len(expected) == 5 and frame_hashes(tmp_path / "killed") == expected
 
 
 def test_video_init_settings_replace_the_models(compose_config, source_video, tmp_path):

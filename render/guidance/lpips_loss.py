@@ -28,8 +28,10 @@ def vgg_features_to_lpips(state_dict: dict[str, torch.Tensor]) -> dict[str, torc
 
 def build_lpips(vgg_path: Path | None, device: torch.device) -> nn.Module:
     """LPIPS-VGG in eval mode without gradients for its weights; ``vgg_path=None`` keeps a random trunk (tiny)."""
-    with warnings.catch_warnings():  # lpips still passes torchvision's deprecated ``pretrained`` argument
-        warnings.simplefilter("ignore", UserWarning)
+    # the random trunk is seeded: the same run must give the same frames in every process
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
+        warnings.simplefilter("ignore", UserWarning)  # lpips still passes torchvision's deprecated ``pretrained``
+        torch.manual_seed(0)
         model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
     if vgg_path is not None:
         trunk = vgg_features_to_lpips(torch.load(vgg_path, map_location="cpu", weights_only=True))
