@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import timed  # noqa: E402
+
 BACKENDS = ("dis-ultrafast", "dis-fast", "dis-medium", "dis-fine", "farneback", "raft-small", "raft-large")
 SIZES = ("512x512", "720x1280")
 
@@ -53,16 +55,6 @@ def estimator(name: str):
         model = rerandomize_(build_raft(variant), seed=0, std=0.02)
         return RaftFlow(variant, device="cpu", precision="fp32", model=model)
     return create_estimator(name)
-
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 def pair_rows(backends, sizes, repeats: int) -> list[str]:
