@@ -30,9 +30,14 @@ def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Pat
             flows = getattr(mode, "flows", None) if blend == "optical_flow" else None
             frames = blend_exports(run.frames_dir, run.root / folder, plan.n_frames, flows)
             made.append(stitch_video(frames, _sibling(run, suffix), **encode))
-        if plan.video.info.has_audio:
-            for path in made:
-                mux_audio(path, plan.video.path, duration=plan.n_frames / plan.fps)
+    length = plan.n_frames / plan.fps
+    if settings.audio.path:  # the song wins over a source video's own sound
+        for path in made:
+            mux_audio(path, Path(settings.audio.path).expanduser(), offset=settings.audio.offset,
+                      duration=min(length, settings.audio.duration or length))
+    elif plan.video is not None and plan.video.info.has_audio:
+        for path in made:
+            mux_audio(path, plan.video.path, duration=length)
     for path in made:
         log.info("video: %s", path)
     return video

@@ -11,6 +11,7 @@ import torch
 from transforms.prompts import Prompt, PromptSchedule
 
 if TYPE_CHECKING:
+    from audio.analysis import AudioFeatures
     from depth.plan import DepthPlan
     from flow.plan import FlowPlan
     from render.mode_video import VideoSource
@@ -50,6 +51,7 @@ class RenderPlan:
     depth: "DepthPlan | None" = None  # the 3D mode's depth estimator and its files; None for other modes
     video: "VideoSource | None" = None  # video input: the source video and what is extracted from it
     flow: "FlowPlan | None" = None  # video input: the optical flow backend
+    audio: "AudioFeatures | None" = None  # the song's per-frame features (audio.path), muxed into the videos
     seed_offset: int = 0
     seed_stride: int = 1
 

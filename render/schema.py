@@ -223,11 +223,22 @@ class FlowConfig:
 
 
 @dataclass
+class AudioConfig:
+    path: Optional[str] = setting(None, "a song (wav, flac, mp3, m4a, ...): its features become schedule variables "
+                                        "(rms, onset, beat, lo, mid, hi, b, bpm) and it is muxed into the video")
+    offset: float = setting(0.0, "seconds into the song where frame 0 starts")
+    duration: Optional[float] = setting(None, "seconds of the song to use (null: to its end)")
+    beat_decay: float = setting(0.8, "the beat variable is 1 on a beat and is multiplied by this every frame after")
+    cache_dir: Optional[str] = setting(None, "where audio features are cached (default ~/.cache/disco-anim/audio)")
+
+
+@dataclass
 class Config:
     animation: AnimationConfig = field(default_factory=AnimationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     depth: DepthConfig = field(default_factory=DepthConfig)
     flow: FlowConfig = field(default_factory=FlowConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     batch_name: str = setting("TimeToDisco", "name of the run; used for the output folder and the video file")
     seed: Optional[int] = setting(None, "base seed (frame f uses seed+f); null draws one and records it")
@@ -252,7 +263,7 @@ class Config:
 
 
 SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "output": OutputConfig, "depth": DepthConfig,
-                 "flow": FlowConfig}
+                 "flow": FlowConfig, "audio": AudioConfig}
 
 
 def register_configs() -> None:

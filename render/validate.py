@@ -24,12 +24,13 @@ from depth.plan import DepthPlan, plan_depth
 from render.diffusion_plan import DiffusionPlan, plan_diffusion
 from render.plan import SEED_MODULUS, RenderPlan
 from render.schema import Config, schedule_fields
-from transforms.keyframes import ScheduleError, parse_schedule
+from transforms.keyframes import VALUE_NAMES, ScheduleError, parse_schedule
 from transforms.prompts import PromptSchedule, evaluate_prompt_schedule
 
 log = logging.getLogger(__name__)
 SIZE_MULTIPLE = 64
 DEFAULT_FPS = 12.0  # DD's video cell
+AUDIO_CACHE_DIR = Path("~/.cache/disco-anim/audio")
 SCHEDULE_FIX = 'write keys as "frame: (value)", e.g. "0: (1.0), 10: (1.05)"; see README "Schedules"'
 
 
@@ -107,7 +108,9 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     diffusion = _check_diffusion(cfg, device, issues)
     model = diffusion.model if diffusion is not None else cfg.model
     width, height = _check_size(cfg, model.width_height, issues)
-    schedules = _evaluate_schedules(cfg, n_frames, fps, issues)
+    audio = _check_audio(cfg, n_frames, fps, issues)
+    variables = audio.variables() if audio is not None else {}
+    schedules = _evaluate_schedules(cfg, n_frames, fps, issues, variables)
     text = _prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues)
     image = _prompts(cfg.image_prompts, "image_prompts", n_frames, fps, issues)
     if "animation.fov" in schedules:
@@ -131,7 +134,7 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
         video = dataclasses.replace(video, size=(width, height))
     return RenderPlan(n_frames=n_frames, width=width, height=height, fps=fps, seed=seed, schedules=schedules,
                       text_prompts=text, image_prompts=image, device=device, diffusion=diffusion, depth=depth,
-                      video=video, flow=flow, **_seed_policy(cfg))
+                      video=video, flow=flow, audio=audio, **_seed_policy(cfg))
 
 
 def _check_frames(cfg: Config, issues: list[ConfigIssue]) -> int:
@@ -369,13 +372,38 @@ def _check_depth(cfg: Config, issues: list[ConfigIssue]) -> DepthPlan | None:
     return plan
 
 
-def _evaluate_schedules(cfg: Config, n_frames: int, fps: float, issues: list[ConfigIssue]) -> dict[str, np.ndarray]:
+def _check_audio(cfg: Config, n_frames: int, fps: float, issues: list[ConfigIssue]):
+    """The song's per-frame features (cached by content), or None without ``audio.path``."""
+    audio = cfg.audio
+    if not audio.path:
+        return None
+    if not 0.0 <= audio.beat_decay <= 1.0:
+        issues.append(ConfigIssue("audio.beat_decay", audio.beat_decay, "must be between 0 and 1",
+                                  "use 0.8 (a short pulse) to 0.95 (a long one)"))
+        return None
+    from audio.analysis import AudioError, analyze_cached
+
+    try:
+        return analyze_cached(Path(os.path.expanduser(audio.path)), fps,
+                              Path(audio.cache_dir or AUDIO_CACHE_DIR).expanduser(), offset=audio.offset,
+                              duration=audio.duration, beat_decay=audio.beat_decay, n_frames=n_frames)
+    except AudioError as exc:
+        issues.append(ConfigIssue("audio.path", audio.path, str(exc), "give a readable audio file (wav, flac, mp3, "
+                                  "m4a), or audio.path=null"))
+        return None
+
+
+def _evaluate_schedules(cfg: Config, n_frames: int, fps: float, issues: list[ConfigIssue],
+                        variables: dict | None = None) -> dict[str, np.ndarray]:
+    """Every schedule over every frame; ``variables`` (the song's features) may appear in value expressions."""
     out = {}
     interpolation = cfg.animation.interp_spline.value
+    names = VALUE_NAMES | frozenset(variables or ())
     for path, _ in schedule_fields():
         text = _lookup(cfg, path)
         try:
-            out[path] = parse_schedule(text, interpolation).evaluate(n_frames, fps if fps > 0 else 12.0)
+            out[path] = parse_schedule(text, interpolation, names=names).evaluate(n_frames, fps if fps > 0 else 12.0,
+                                                                                 variables)
         except ScheduleError as exc:
             issues.append(ConfigIssue(path, text, str(exc), SCHEDULE_FIX))
     return out
