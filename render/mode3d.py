@@ -66,9 +66,17 @@ class Mode3D:
         self.turbo, self.vr, self.save_depth = turbo, vr, save_depth
         self.state = State3D()
         self._last_depth: torch.Tensor | None = None
+        self._depth_memo: tuple[torch.Tensor, torch.Tensor] | None = None  # (image, its depth)
+
+    def _depth_of(self, image: torch.Tensor) -> torch.Tensor:
+        """Depth of ``image``, reusing the last result for the same tensor: with VR, the saved frame's depth (for
+        the eye views) is also the depth the next frame warps it with."""
+        if self._depth_memo is None or self._depth_memo[0] is not image:
+            self._depth_memo = (image, self.depth(image))
+        return self._depth_memo[1]
 
     def _warp(self, image: torch.Tensor, params: FrameParams, depth: torch.Tensor | None = None) -> torch.Tensor:
-        depth = self.depth(image) if depth is None else depth
+        depth = self._depth_of(image) if depth is None else depth
         translation = tuple(params[f"animation.translation_{a}"] for a in "xyz")
         rotation = tuple(params[f"animation.rotation_3d_{a}"] for a in "xyz")
         c = self.camera
@@ -81,7 +89,7 @@ class Mode3D:
         if s.previous is None:
             s.new = None
             return FrameInit(self.first_init(params))
-        depth = self.depth(s.previous)
+        depth = self._depth_of(s.previous)
         self._last_depth = depth
         s.new = self._warp(s.previous, params, depth)
         if self.turbo is not None and f == self.turbo.preroll:
@@ -115,7 +123,7 @@ class Mode3D:
 
     def _eye_views(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
         angle, ipd = self.vr
-        depth = self.depth(saved)
+        depth = self._depth_of(saved)
         views = {}
         for side, sign in (("l", -1.0), ("r", 1.0)):
             origin = math.cos(math.radians(angle)) * ipd / 2 * sign

@@ -153,3 +153,16 @@ def test_3d_end_to_end_with_tiny_depth_and_models_vr_and_depth_maps(compose_conf
     depth = np.asarray(Image.open(tmp_path / "depth" / "00002.png"))
     assert depth.dtype == np.uint16 and depth.shape == (64, 128) and depth.min() > 0  # clamped positive
     assert depth.std() > 0  # a network's depth, not a plane
+
+
+def test_vr_reuses_the_saved_frames_depth_for_the_next_warp(tmp_path):
+    class Counting(FlatDepth):
+        calls = 0
+
+        def __call__(self, image):
+            Counting.calls += 1
+            return super().__call__(image)
+
+    mode = Mode3D(textured, Counting(), Camera(), vr=(0.5, 5.0))
+    render_frames(make_plan(4), mode, PassThrough(), RunDir(tmp_path, "t").create(), progress=False)
+    assert Counting.calls == 4  # one depth per frame: the eye views' depth is the next warp's
