@@ -11,7 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 from render.builders import animated_schedules, build_generator, build_mode
 from render.exports import stitch_outputs
 from render.loop import render_frames
+from render.plan import RenderPlan
 from render.plots import plot_schedules
+from render.previews import write_previews
 from render.run_dir import RunDir
 from render.session import RunSession, resume_config
 from render.signals import GracefulStop
@@ -46,7 +48,7 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     mode_name = settings.animation.mode.value
     plot_schedules(animated_schedules(plan, mode_name), run.schedules_plot, fps=plan.fps,
                    prompt_changes=plan.text_prompts.change_frames,
-                   title=f"{settings.batch_name}: animation.mode={mode_name}")
+                   title=f"{settings.batch_name}: animation.mode={mode_name}", audio=plan.audio)
 
     # 3. Build the mode and the generator; a resumed run gets its mode state and RNG states back.
     mode = build_mode(settings, plan, plan.device)
@@ -67,7 +69,26 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
         session.finish("stopped")
         return RunResult(run_dir=run.root, frames=result.frames, video=None, stopped=True)
 
-    # 5. Stitch the video (and the mode's extra videos).
+    # 5. Stitch the video (and the mode's extra videos), the contact sheet and GIF.
     video = stitch_outputs(settings, plan, run, mode) if settings.output.video else None
+    session.record.video = str(video) if video is not None else None
+    if settings.output.previews:
+        write_previews(run.frames_dir, plan.n_frames, run.root / settings.batch_name, fps=plan.fps)
+
+    # 6. Measure the run's quality into run.json (and quality.csv, per frame).
+    if settings.output.quality:
+        session.record.metrics = measure_run(plan, run, generator)
     session.finish("completed")
     return RunResult(run_dir=run.root, frames=result.frames, video=video)
+
+
+def measure_run(plan: RenderPlan, run: RunDir, generator) -> dict:
+    """Flicker, colour drift and (with real CLIP weights) CLIP similarity of the frames on disk."""
+    from render.quality import measure_frames, real_clip
+
+    perceptor = real_clip(getattr(generator, "perceptors", ()))
+    report = measure_frames(run.frames_dir, plan.n_frames, prompts=plan.text_prompts, perceptor=perceptor)
+    report.write_csv(run.root / "quality.csv")
+    metrics = report.summary()
+    log.info("quality: %s", ", ".join(f"{k} {v}" for k, v in metrics.items()))
+    return metrics

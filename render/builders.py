@@ -33,6 +33,13 @@ def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) 
 
 
 def build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:
+    """The animation mode, with colour coherence around it when ``color_coherence`` is set."""
+    from render.color_coherence import with_color_coherence
+
+    return with_color_coherence(_build_mode(settings, plan, device), settings.color_coherence.value)
+
+
+def _build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:
     first_init = build_init_source(settings, plan, device)
     anim = settings.animation
     name = anim.mode.value

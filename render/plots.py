@@ -1,9 +1,10 @@
-"""``schedules.png``: every animated parameter over the frames, with the frames where prompts change."""
+"""``schedules.png``: every animated parameter over the frames, with the frames where prompts change, and the song's
+features (``audio.path``) below them on the same frame axis, so beat sync can be checked before rendering."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import matplotlib
 
@@ -11,17 +12,27 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+if TYPE_CHECKING:
+    from audio.analysis import AudioFeatures
+
+AUDIO_PANELS = (("beat", ("beat",)), ("level and onsets", ("rms", "onset")), ("bands", ("lo", "mid", "hi")))
+
 
 def plot_schedules(schedules: Mapping[str, np.ndarray], path: Path, *, fps: float,
-                   prompt_changes: Sequence[int] = (), title: str = "") -> Path:
-    """One small panel per schedule (frames on x, seconds on a top axis); dashed lines where prompts change."""
-    names = list(schedules)
+                   prompt_changes: Sequence[int] = (), title: str = "",
+                   audio: "AudioFeatures | None" = None) -> Path:
+    """One small panel per schedule (frames on x, seconds on a top axis); dashed lines where prompts change. With
+    ``audio``, three more panels: the beat pulse (detected beats marked), rms and onsets, and the lo/mid/hi bands."""
+    names = list(schedules) + ([f"audio: {title}" for title, _ in AUDIO_PANELS] if audio is not None else [])
     cols = 2 if len(names) > 1 else 1
     rows = max(1, math.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 2.2 * rows), squeeze=False, sharex=True)
     for ax, name in zip(axes.flat, names):
-        values = schedules[name]
-        ax.plot(np.arange(len(values)), values, lw=1.5)
+        if name in schedules:
+            values = schedules[name]
+            ax.plot(np.arange(len(values)), values, lw=1.5)
+        else:
+            name = _plot_audio(ax, audio, name.removeprefix("audio: "))
         ax.set_title(name, fontsize=9, loc="left", pad=16 if ax in axes[0] else 4)
         for frame in prompt_changes:
             ax.axvline(frame, color="grey", ls="--", lw=0.8)
@@ -42,3 +53,17 @@ def plot_schedules(schedules: Mapping[str, np.ndarray], path: Path, *, fps: floa
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _plot_audio(ax, audio: "AudioFeatures", panel: str) -> str:
+    """One panel of song features (each in [0, 1]); returns its title."""
+    keys = dict(AUDIO_PANELS)[panel]
+    frames = np.arange(audio.n_frames)
+    for key in keys:
+        ax.plot(frames, getattr(audio, key), lw=1.0, label=key)
+    if panel == "beat":
+        for frame in audio.beat_frames:
+            ax.axvline(frame, color="tab:red", alpha=0.25, lw=0.6)
+        return f"audio: beat (pulse; detected beats in red), {audio.bpm:.1f} bpm"
+    ax.legend(fontsize=7, loc="upper right", ncol=len(keys), frameon=False)
+    return f"audio: {', '.join(keys)}"

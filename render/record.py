@@ -40,6 +40,8 @@ class RunRecord:
     frames: list[FrameTiming] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)
     status: str = "running"
+    video: str | None = None  # the main mp4, once stitched
+    metrics: dict[str, Any] = field(default_factory=dict)  # measured quality (render/quality.py), once finished
     peak_rss_mb: float = 0.0
     peak_gpu_mb: float | None = None
     started: float = field(default_factory=time.time)

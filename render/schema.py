@@ -36,6 +36,7 @@ Precision = _choices("Precision", ["auto", "fp32", "bf16", "fp16"])
 DepthName = _choices("DepthName", ["auto", "dpt_large", "dpt_hybrid", "midas_small", "tiny", "flat"])
 FlowName = _choices("FlowName", ["auto", "raft_large", "raft_small", "dis", "farneback"])
 DisPreset = _choices("DisPreset", ["ultrafast", "fast", "medium", "fine"])
+ColorCoherence = _choices("ColorCoherence", ["none", "lab", "hsv", "rgb"])
 VideoBlendMode = _choices("VideoBlendMode", ["none", "linear", "optical_flow"])
 X264Preset = _choices("X264Preset", ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                                      "slower", "veryslow"])
@@ -59,7 +60,8 @@ class AnimationConfig:
     mode: AnimationModeName = setting(AnimationModeName["none"],
                                       "none (independent frames), 2d (affine camera), 3d (camera from depth) or "
                                       "video_input (restyle video_init_path frame by frame)")
-    max_frames: int = setting(120, "number of frames to render")
+    max_frames: Any = setting(120, "number of frames to render, or auto: as long as audio.path (in video_input: "
+                                   "every extracted frame)")
     interp_spline: Interpolation = setting(Interpolation["linear"],
                                            "default interpolation between keys for every schedule")
     angle: str = setting("0:(0)", "2D rotation per frame, degrees, counter-clockwise", schedule=True, modes=("2d",))
@@ -191,6 +193,10 @@ class OutputConfig:
     crf: int = setting(17, "x264 constant rate factor, 0 (lossless) to 51 (worst)")
     preset: X264Preset = setting(X264Preset["slow"], "x264 speed/size preset")
     video: bool = setting(True, "stitch the frames into an mp4 at the end")
+    previews: bool = setting(True, "also write <batch>_contact.png (16 frames in a grid) and <batch>.gif (small, "
+                                   "looping) at the end")
+    quality: bool = setting(True, "measure flicker, colour drift and CLIP similarity at the end: run.json "
+                                  "'metrics', per frame in quality.csv (see README 'Measured quality')")
 
 
 @dataclass
@@ -247,6 +253,9 @@ class Config:
     height: Optional[int] = setting(None, "frame height in pixels, floored to a multiple of 64; null: the "
                                           "model's width_height")
     init_image: Optional[str] = setting(None, "path of an image to start frame 0 from")
+    color_coherence: ColorCoherence = setting(ColorCoherence["none"], "match each init made from the previous frame "
+                                              "to frame 0's colour histogram, against colour drift: none, lab, hsv "
+                                              "or rgb (Deforum's 'Match Frame 0')")
     perlin_init: bool = setting(False, "start frame 0 from Perlin noise (ignored when init_image is set)")
     perlin_mode: PerlinMode = setting(PerlinMode["mixed"], "Perlin noise colours: mixed, color or gray")
     generator: GeneratorName = setting(GeneratorName["diffusion"], "what makes each frame: diffusion "

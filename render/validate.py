@@ -30,6 +30,7 @@ from transforms.prompts import PromptSchedule, evaluate_prompt_schedule
 log = logging.getLogger(__name__)
 SIZE_MULTIPLE = 64
 DEFAULT_FPS = 12.0  # DD's video cell
+MIN_FPS, MAX_FPS = 0.1, 1000.0  # a slide show to a slow-motion source; beyond, schedules in seconds overflow
 AUDIO_CACHE_DIR = Path("~/.cache/disco-anim/audio")
 SCHEDULE_FIX = 'write keys as "frame: (value)", e.g. "0: (1.0), 10: (1.05)"; see README "Schedules"'
 
@@ -94,25 +95,27 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     when re-planning a saved config to compare it).
     """
     issues: list[ConfigIssue] = []
-    n_frames = _check_frames(cfg, issues)
+    max_frames = _check_frames(cfg, issues)
     _check_output(cfg, issues)
     _check_paths(cfg, issues)
     device = _check_device(cfg, issues)
     _check_camera(cfg, issues)
     _check_3d_options(cfg, issues)
     depth = _check_depth(cfg, issues)
-    video, flow = _check_video(cfg, issues)
-    if video is not None:
-        n_frames = video.n_frames
+    video, flow = _check_video(cfg, max_frames, issues)
     fps = _output_fps(cfg, video)
     diffusion = _check_diffusion(cfg, device, issues)
     model = diffusion.model if diffusion is not None else cfg.model
     width, height = _check_size(cfg, model.width_height, issues)
+    n_frames = video.n_frames if video is not None else max_frames
     audio = _check_audio(cfg, n_frames, fps, issues)
+    if n_frames is None:  # auto, from the song (video_input's auto was resolved by the source above)
+        n_frames = audio.n_frames if audio is not None else 1
     variables = audio.variables() if audio is not None else {}
     schedules = _evaluate_schedules(cfg, n_frames, fps, issues, variables)
-    text = _prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues)
-    image = _prompts(cfg.image_prompts, "image_prompts", n_frames, fps, issues)
+    clock = audio.b if audio is not None else None
+    text = _prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues, clock)
+    image = _prompts(cfg.image_prompts, "image_prompts", n_frames, fps, issues, clock)
     if "animation.fov" in schedules:
         _check_range(schedules["animation.fov"], "animation.fov", cfg.animation.fov, 0.0, 180.0,
                      "give a field of view between 0 and 180 degrees, e.g. 40", issues)
@@ -137,12 +140,30 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
                       video=video, flow=flow, audio=audio, **_seed_policy(cfg))
 
 
-def _check_frames(cfg: Config, issues: list[ConfigIssue]) -> int:
-    if cfg.animation.max_frames < 1:
-        issues.append(ConfigIssue("animation.max_frames", cfg.animation.max_frames, "must be at least 1",
-                                  "set animation.max_frames to the number of frames to render, e.g. 60"))
+AUTO_FRAMES = "auto"
+
+
+def _check_frames(cfg: Config, issues: list[ConfigIssue]) -> int | None:
+    """``animation.max_frames`` as a frame count, or None for ``auto`` (the song's or the source video's length)."""
+    value = cfg.animation.max_frames
+    if isinstance(value, str) and value.strip().lower() == AUTO_FRAMES:
+        if not cfg.audio.path and cfg.animation.mode.value != "video_input":
+            issues.append(ConfigIssue("animation.max_frames", value, "auto takes the length from audio.path (or, in "
+                                      "video_input, from the source video), and neither is set",
+                                      "set audio.path=song.mp3, or give a number of frames, e.g. "
+                                      "animation.max_frames=120"))
+            return 1
+        return None
+    try:
+        frames = int(value) if not isinstance(value, bool) and float(value) == int(float(value)) else None
+    except (TypeError, ValueError):
+        frames = None
+    if frames is None or frames < 1:
+        problem = "must be at least 1" if frames is not None else "must be a whole number of frames or auto"
+        issues.append(ConfigIssue("animation.max_frames", value, problem, "set animation.max_frames to the number "
+                                  "of frames to render, e.g. 60, or to auto (the length of audio.path)"))
         return 1
-    return int(cfg.animation.max_frames)
+    return frames
 
 
 def _check_size(cfg: Config, model_size: list[int], issues: list[ConfigIssue]) -> tuple[int, int]:
@@ -165,8 +186,9 @@ def _check_size(cfg: Config, model_size: list[int], issues: list[ConfigIssue]) -
 
 
 def _check_output(cfg: Config, issues: list[ConfigIssue]) -> None:
-    if cfg.output.fps is not None and not cfg.output.fps > 0:
-        issues.append(ConfigIssue("output.fps", cfg.output.fps, "must be positive", "set output.fps=12 (or 24)"))
+    if cfg.output.fps is not None and not MIN_FPS <= cfg.output.fps <= MAX_FPS:
+        issues.append(ConfigIssue("output.fps", cfg.output.fps, f"must be between {MIN_FPS:g} and {MAX_FPS:g} "
+                                  "frames per second", "set output.fps=12 (or 24), or null for the default"))
     if not 0 <= cfg.output.crf <= 51:
         issues.append(ConfigIssue("output.crf", cfg.output.crf, "x264 accepts 0 to 51",
                                   "use 17 for near-lossless, 23 for x264's default"))
@@ -290,8 +312,10 @@ def _output_fps(cfg: Config, video: "VideoSource | None") -> float:
     return DEFAULT_FPS
 
 
-def _check_video(cfg: Config, issues: list[ConfigIssue]) -> tuple["VideoSource | None", "FlowPlan | None"]:
-    """Video input: the source video readable with frames, the flow backend's files; None, None in other modes."""
+def _check_video(cfg: Config, max_frames: int | None,
+                 issues: list[ConfigIssue]) -> tuple["VideoSource | None", "FlowPlan | None"]:
+    """Video input: the source video readable with frames, the flow backend's files; None, None in other modes.
+    ``max_frames`` None (auto) takes every extracted frame."""
     anim = cfg.animation
     if anim.mode.value != "video_input":
         return None, None
@@ -328,7 +352,8 @@ def _check_video(cfg: Config, issues: list[ConfigIssue]) -> tuple["VideoSource |
         return None, flow
     if len(issues) > bad:
         return None, flow
-    n_frames = min(int(anim.max_frames), info.selected_frames(anim.extract_nth_frame))
+    available = info.selected_frames(anim.extract_nth_frame)
+    n_frames = available if max_frames is None else min(max_frames, available)
     return VideoSource(path, info, anim.extract_nth_frame, n_frames, (0, 0)), flow
 
 
@@ -372,8 +397,9 @@ def _check_depth(cfg: Config, issues: list[ConfigIssue]) -> DepthPlan | None:
     return plan
 
 
-def _check_audio(cfg: Config, n_frames: int, fps: float, issues: list[ConfigIssue]):
-    """The song's per-frame features (cached by content), or None without ``audio.path``."""
+def _check_audio(cfg: Config, n_frames: int | None, fps: float, issues: list[ConfigIssue]):
+    """The song's per-frame features (cached by content), or None without ``audio.path``; ``n_frames`` None
+    (max_frames=auto) makes as many frames as the song lasts, the last one covering its tail."""
     audio = cfg.audio
     if not audio.path:
         return None
@@ -409,9 +435,11 @@ def _evaluate_schedules(cfg: Config, n_frames: int, fps: float, issues: list[Con
     return out
 
 
-def _prompts(prompts, setting: str, n_frames: int, fps: float, issues: list[ConfigIssue]) -> PromptSchedule:
+def _prompts(prompts, setting: str, n_frames: int, fps: float, issues: list[ConfigIssue],
+             beat_clock: np.ndarray | None = None) -> PromptSchedule:
     try:
-        return evaluate_prompt_schedule(prompts, n_frames, fps if fps > 0 else 12.0, setting=setting)
+        return evaluate_prompt_schedule(prompts, n_frames, fps if fps > 0 else 12.0, setting=setting,
+                                        beat_clock=beat_clock)
     except ScheduleError as exc:
         issues.append(ConfigIssue(exc.setting or setting, dict(prompts or {}), exc.reason,
                                   f'write {setting} as {{frame: ["text:weight", ...]}}, e.g. {{0: ["a lighthouse:2", '

@@ -55,3 +55,54 @@ def test_unreadable_song_is_a_named_error(compose_config, tmp_path):
     with pytest.raises(ConfigErrors) as err:
         check_inputs(to_settings(compose_config(*song_args(bad, tmp_path))))
     assert "audio.path" in str(err.value)
+
+
+def test_max_frames_auto_takes_the_length_of_the_song(compose_config, song, tmp_path):
+    cfg = compose_config(*song_args(song, tmp_path, "animation.max_frames=auto", "audio.offset=10.0",
+                                    "output.previews=false", "output.quality=false"))
+    plan = check_inputs(to_settings(cfg))
+    assert plan.n_frames == 60  # the 5 s left of the song after the offset, at 12 fps
+    result = render_animation(cfg, tmp_path / "run", progress=False)  # a preview run: beat sync in seconds
+    assert probe_video(result.video).frames == 60
+    sound, sr = load_audio(result.video)
+    assert abs(len(sound) / sr - 60 / FPS) <= 1 / FPS
+
+
+@pytest.mark.parametrize("value, problem", [("auto", "neither is set"), ("abc", "whole number"),
+                                            ("2.5", "whole number"), ("0", "at least 1")])
+def test_bad_max_frames_is_a_named_error(compose_config, value, problem):
+    with pytest.raises(ConfigErrors) as err:
+        check_inputs(to_settings(compose_config("animation=2d_zoom", f"animation.max_frames={value}")))
+    assert "animation.max_frames" in str(err.value) and problem in str(err.value)
+
+
+def test_schedules_plot_shows_the_song(compose_config, song, tmp_path):
+    from PIL import Image
+
+    from render.plots import plot_schedules
+
+    plan = check_inputs(to_settings(compose_config(*song_args(song, tmp_path))))
+    schedules = {"animation.zoom": plan.schedules["animation.zoom"]}
+    plain = plot_schedules(schedules, tmp_path / "plain.png", fps=FPS)
+    with_song = plot_schedules(schedules, tmp_path / "song.png", fps=FPS, audio=plan.audio)
+    with Image.open(plain) as a, Image.open(with_song) as b:
+        assert b.height > 1.5 * a.height  # the beat, level and band panels below the schedules
+
+
+def test_keys_in_beats_for_schedules_and_prompts(compose_config, song, tmp_path):
+    cfg = compose_config(*song_args(song, tmp_path, 'animation.zoom="0b: (1.0), 4b: (1.1)"',
+                                    "text_prompts={0: [a calm sea], 8b: [a storm]}"))
+    plan = check_inputs(to_settings(cfg))
+    first = int(np.floor(click_times(BPM, SECONDS)[0] * FPS))
+    frames_per_beat = FPS * 60 / BPM  # 6
+    assert plan.text_prompts.change_frames == pytest.approx((first + 8 * frames_per_beat,), abs=1)
+    zoom = plan.schedules["animation.zoom"]
+    top = int(np.argmax(zoom >= 1.1 - 1e-9))
+    assert abs(top - (first + 4 * frames_per_beat)) <= 1
+    assert zoom[first] == pytest.approx(1.0, abs=0.01)
+
+
+def test_keys_in_beats_without_a_song_are_a_named_error(compose_config):
+    with pytest.raises(ConfigErrors) as err:
+        check_inputs(to_settings(compose_config("animation=2d_zoom", 'animation.zoom="0: (1.0), 16b: (1.1)"')))
+    assert "animation.zoom" in str(err.value) and "set audio.path" in str(err.value)

@@ -90,7 +90,7 @@ def test_typo_in_a_preset_file_is_an_error(compose_config, tmp_path):
 @pytest.mark.parametrize("override, fragment", [
     ("animation.mode=4d", "expected one of [none, 2d, 3d, video_input]"),
     ("animation.padding_mode=wrap", "expected one of [border, zeros, reflection]"),
-    ("animation.max_frames=lots", "animation.max_frames"),
+    ("animation.turbo_steps=lots", "animation.turbo_steps"),  # max_frames takes auto: see test_audio_app
     ("output.crf=high", "output.crf"),
 ])
 def test_values_of_the_wrong_type_are_errors(compose_config, override, fragment):

@@ -3,8 +3,9 @@
 A schedule is either a bare expression (``"1.05"``, ``"1 + 0.02*sin(2*pi*s)"``) or a comma-separated list of keys in
 Disco Diffusion's syntax, ``"0: (1.0), 10: (1.05)"``:
 
-- a **key** is a frame number (``10``), a time in seconds (``2.5s``), or an expression of ``max_f`` (the last frame
-  index) and ``fps`` (``max_f/2``);
+- a **key** is a frame number (``10``), a time in seconds (``2.5s``), a beat of the song (``16b``: where the beat
+  clock ``b`` of ``audio.path`` reaches 16), or an expression of ``max_f`` (the last frame index) and ``fps``
+  (``max_f/2``);
 - its **value** in parentheses is an expression of ``t`` (frame), ``s`` (seconds, ``t/fps``), ``max_f``, ``fps``
   and any per-frame variables the caller provides, evaluated for all frames at once (see ``transforms.expressions``);
 - an optional **interpolation** name after the value (``0: (1.0) ease_in, 24: (1.2)``) applies to the segment that
@@ -30,6 +31,7 @@ VALUE_NAMES = frozenset({"t", "s", "max_f", "fps"})
 MAX_SCHEDULE_LENGTH = 20000
 _SECONDS_KEY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*s\s*$")
 _PLAIN_KEY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
+_BEAT_KEY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*b\s*$")
 _DEFAULT_PREFIX = re.compile(r"^\s*([A-Za-z_]+)\s+(.*)$", re.S)
 _TRAILING_INTERP = re.compile(r"^(.*?)\s+([A-Za-z_]+)\s*$", re.S)
 
@@ -118,12 +120,16 @@ class Schedule:
 
 
 def resolve_key(key: str, env: Mapping, *, offset: int = 0) -> float:
-    """The frame position of a key: ``10``, ``2.5s`` or an expression of ``max_f`` and ``fps`` (from ``env``)."""
+    """The frame position of a key: ``10``, ``2.5s``, ``16b`` (beat 16 of the song: needs the beat clock ``b`` in
+    ``env``) or an expression of ``max_f`` and ``fps`` (from ``env``)."""
     if key == "":
         return 0.0
     seconds = _SECONDS_KEY.match(key)
     if seconds:
         return float(seconds.group(1)) * env["fps"]
+    beats = _BEAT_KEY.match(key)
+    if beats:
+        return _beat_position(float(beats.group(1)), env.get("b"), key, offset)
     plain = _PLAIN_KEY.match(key)
     if plain:
         return float(plain.group(1))
@@ -131,9 +137,24 @@ def resolve_key(key: str, env: Mapping, *, offset: int = 0) -> float:
         expr = parse_expression(key, KEY_NAMES)
         value = expr.evaluate({k: env[k] for k in KEY_NAMES}, np.zeros(1))
     except ExpressionError as exc:
-        raise ScheduleError(f"key is not a frame number, a time like 2.5s or an expression of max_f and fps "
-                            f"({exc.reason})", key=key, position=offset) from None
+        raise ScheduleError(f"key is not a frame number, a time like 2.5s, a beat like 16b or an expression of "
+                            f"max_f and fps ({exc.reason})", key=key, position=offset) from None
     return float(value[0])
+
+
+def _beat_position(beat: float, clock, key: str, offset: int) -> float:
+    """The (fractional) frame where the beat clock reaches ``beat``; beyond the song it goes on at its tempo."""
+    clock = None if clock is None else np.asarray(clock, dtype=np.float64)
+    if clock is None or clock.ndim != 1 or clock.size < 2 or not np.all(np.diff(clock) > 0):
+        reason = ("a key in beats needs a song with a steady beat (audio.path; no beats were detected)"
+                  if clock is not None else "a key in beats needs a song: set audio.path")
+        raise ScheduleError(reason, key=key, position=offset)
+    frames = np.arange(clock.size, dtype=np.float64)
+    if beat > clock[-1]:
+        return float(frames[-1] + (beat - clock[-1]) / (clock[-1] - clock[-2]))
+    if beat < clock[0]:
+        return float((beat - clock[0]) / (clock[1] - clock[0]))
+    return float(np.interp(beat, clock, frames))
 
 
 def parse_schedule(text: str, interpolation: str = "linear", *,

@@ -55,12 +55,14 @@ class PromptSchedule:
 
 
 def evaluate_prompt_schedule(prompts: Mapping[Any, Sequence[str]] | None, n_frames: int,
-                             fps: float = 12.0, *, setting: str = "text_prompts") -> PromptSchedule:
-    """Resolve a prompt dict to one prompt list per frame; raises :class:`ScheduleError` naming the key."""
+                             fps: float = 12.0, *, setting: str = "text_prompts",
+                             beat_clock: np.ndarray | None = None) -> PromptSchedule:
+    """Resolve a prompt dict to one prompt list per frame; raises :class:`ScheduleError` naming the key.
+    ``beat_clock`` (the song's ``b`` per frame) lets keys be written in beats, e.g. ``32b``."""
     prompts = dict(prompts or {})
     if not prompts:
         return PromptSchedule(frames=((),) * n_frames, change_frames=())
-    env = {"max_f": float(n_frames - 1), "fps": float(fps)}
+    env = {"max_f": float(n_frames - 1), "fps": float(fps), "b": beat_clock}
     keyed = []
     for key, items in prompts.items():
         label = str(key)
