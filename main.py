@@ -5,9 +5,11 @@ import logging
 import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from render.app import render_animation
@@ -16,6 +18,7 @@ from render.diffusion_generator import SamplingError
 from render.resume import ResumeError, run_dir_resolver
 from render.schema import register_configs
 from render.signals import GracefulStop
+from render.sweep import SweepJobFailed
 from render.validate import ConfigErrors
 
 log = logging.getLogger("main")
@@ -25,6 +28,14 @@ OmegaConf.register_new_resolver("run_dir", run_dir_resolver, replace=True)
 
 def resume_command(run_dir: Path) -> str:
     return f"python main.py resume={shlex.quote(str(run_dir))}"
+
+
+def exit_job(code: int, error: Exception) -> NoReturn:
+    """Exit with ``code``; in a sweep raise instead: Hydra's launchers record an exception as a failed job and run
+    the other jobs, but a SystemExit ends the whole sweep. (Ctrl-C still ends a sweep.)"""
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise SweepJobFailed(str(error), code) from None
+    sys.exit(code)
 
 
 @hydra.main(version_base=None, config_path="conf", config_name="config")
@@ -42,11 +53,11 @@ def main(cfg: DictConfig) -> None:
         result = render_animation(cfg, output_dir, overrides=list(hydra_cfg.overrides.task), stop=stop)
     except (ConfigErrors, ResumeError, CheckpointError) as exc:
         log.error("%s", exc)
-        sys.exit(2)
+        exit_job(2, exc)
     except SamplingError as exc:
         log.error("%s\nThe frames before it are saved; after changing the settings: %s", exc,
                   resume_command(output_dir))
-        sys.exit(1)
+        exit_job(1, exc)
     except KeyboardInterrupt:
         log.error("abandoned the current frame; every finished frame is saved. Continue with:\n  %s",
                   resume_command(output_dir))

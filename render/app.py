@@ -76,7 +76,7 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
         write_previews(run.frames_dir, plan.n_frames, run.root / settings.batch_name, fps=plan.fps)
 
     # 6. Measure the run's quality into run.json (and quality.csv, per frame).
-    if settings.output.quality:
+    if settings.output.quality or (settings.output.quality is None and settings.generator.value != "preview"):
         session.record.metrics = measure_run(plan, run, generator)
     session.finish("completed")
     return RunResult(run_dir=run.root, frames=result.frames, video=video)

@@ -195,8 +195,9 @@ class OutputConfig:
     video: bool = setting(True, "stitch the frames into an mp4 at the end")
     previews: bool = setting(True, "also write <batch>_contact.png (16 frames in a grid) and <batch>.gif (small, "
                                    "looping) at the end")
-    quality: bool = setting(True, "measure flicker, colour drift and CLIP similarity at the end: run.json "
-                                  "'metrics', per frame in quality.csv (see README 'Measured quality')")
+    quality: Optional[bool] = setting(None, "measure flicker, colour drift and CLIP similarity at the end: run.json "
+                                            "'metrics', per frame in quality.csv (README 'Measured quality'); null: "
+                                            "for diffusion runs, not for previews")
 
 
 @dataclass

@@ -52,7 +52,7 @@ def test_gif_plays_as_long_as_the_video(tmp_path):
 
 
 def test_a_finished_run_has_previews_and_measured_quality(compose_config, tmp_path):
-    cfg = compose_config("animation=2d_zoom", *TINY, "batch_name=look")
+    cfg = compose_config("animation=2d_zoom", *TINY, "batch_name=look", "output.quality=true")
     result = render_animation(cfg, tmp_path / "run", progress=False)
     root = result.run_dir
     with Image.open(root / "look_contact.png") as sheet:
@@ -66,3 +66,9 @@ def test_a_finished_run_has_previews_and_measured_quality(compose_config, tmp_pa
     assert metrics["clip_similarity"] is None  # the preview generator has no CLIP
     rows = (root / "quality.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 6
+
+
+def test_previews_skip_the_quality_measurement_unless_asked(compose_config, tmp_path):
+    result = render_animation(compose_config("animation=2d_zoom", *TINY), tmp_path / "run", progress=False)
+    assert json.loads((result.run_dir / "run.json").read_text())["metrics"] == {}
+    assert not (result.run_dir / "quality.csv").exists()
