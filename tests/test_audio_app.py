@@ -10,6 +10,7 @@ from render.app import render_animation
 from render.validate import ConfigErrors, check_inputs, to_settings
 from render.video import probe_video
 from test_audio import click_times, click_track
+from test_video_input import streams
 
 BPM, SECONDS, FPS = 120, 15.0, 12
 
@@ -44,6 +45,8 @@ def test_the_video_carries_the_song_cut_to_its_length(compose_config, song, tmp_
     result = render_animation(cfg, tmp_path / "run", progress=False)
     video = probe_video(result.video)
     assert video.frames == 48 and video.fps == FPS
+    info = streams(result.video)
+    assert "Video: h264" in info and "Audio: aac" in info
     sound, sr = load_audio(result.video)
     assert abs(len(sound) / sr - 48 / FPS) <= 1 / FPS  # audio and video agree within one frame
     assert np.abs(sound).max() > 0.1  # the clicks, not silence

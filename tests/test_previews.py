@@ -72,3 +72,25 @@ def test_previews_skip_the_quality_measurement_unless_asked(compose_config, tmp_
     result = render_animation(compose_config("animation=2d_zoom", *TINY), tmp_path / "run", progress=False)
     assert json.loads((result.run_dir / "run.json").read_text())["metrics"] == {}
     assert not (result.run_dir / "quality.csv").exists()
+
+
+def test_clip_similarity_is_measured_with_the_generators_real_clip(compose_config, tmp_path):
+    """The app scores frames with the generator's first non-tiny CLIP (here a small model under a real name)."""
+    from types import SimpleNamespace
+
+    from render.app import measure_run
+    from render.guidance.clip_models import ClipPerceptor, ClipSpec, build_tiny_clip
+    from render.quality import clip_similarity_series, read_frame
+    from render.validate import check_inputs, to_settings
+
+    cfg = compose_config("animation=2d_zoom", *TINY, "output.video=false")
+    result = render_animation(cfg, tmp_path / "run", progress=False)
+    plan = check_inputs(to_settings(cfg))
+    tiny = ClipPerceptor(ClipSpec("tiny-vit-32", "random"), build_tiny_clip("tiny-vit-32"))
+    named = ClipPerceptor(ClipSpec("ViT-B-32", "openai"), build_tiny_clip("tiny-vit-32", seed=1))
+    run = SimpleNamespace(frames_dir=result.run_dir / "frames", root=result.run_dir)
+    metrics = measure_run(plan, run, SimpleNamespace(perceptors=[tiny, named]))
+    frames = [read_frame(result.run_dir / "frames" / f"{f:05d}.png") for f in range(plan.n_frames)]
+    expected = clip_similarity_series(frames, plan.text_prompts.frames, named).mean()
+    assert metrics["clip_similarity"] == pytest.approx(expected, abs=1e-4)
+    assert measure_run(plan, run, SimpleNamespace(perceptors=[tiny]))["clip_similarity"] is None
