@@ -75,9 +75,13 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     if settings.output.previews:
         write_previews(run.frames_dir, plan.n_frames, run.root / settings.batch_name, fps=plan.fps)
 
-    # 6. Measure the run's quality into run.json (and quality.csv, per frame).
+    # 6. Measure the run's quality into run.json (and quality.csv, per frame). The frames and video are finished:
+    #    a failure here is reported, and the run still counts as completed.
     if settings.output.quality or (settings.output.quality is None and settings.generator.value != "preview"):
-        session.record.metrics = measure_run(plan, run, generator)
+        try:
+            session.record.metrics = measure_run(plan, run, generator)
+        except Exception:  # noqa: BLE001
+            log.exception("measuring the run's quality failed; its frames and video are complete")
     session.finish("completed")
     return RunResult(run_dir=run.root, frames=result.frames, video=video)
 

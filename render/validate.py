@@ -305,7 +305,7 @@ def _seed_policy(cfg: Config) -> dict:
 
 
 def _output_fps(cfg: Config, video: "VideoSource | None") -> float:
-    if cfg.output.fps is not None and cfg.output.fps > 0:
+    if cfg.output.fps is not None and MIN_FPS <= cfg.output.fps <= MAX_FPS:  # else an error is recorded
         return float(cfg.output.fps)
     if video is not None and video.info.fps > 0:
         return video.info.fps / video.nth

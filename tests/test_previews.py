@@ -94,3 +94,15 @@ def test_clip_similarity_is_measured_with_the_generators_real_clip(compose_confi
     expected = clip_similarity_series(frames, plan.text_prompts.frames, named).mean()
     assert metrics["clip_similarity"] == pytest.approx(expected, abs=1e-4)
     assert measure_run(plan, run, SimpleNamespace(perceptors=[tiny]))["clip_similarity"] is None
+
+
+def test_a_failing_measurement_keeps_the_finished_run(compose_config, tmp_path, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("flow backend exploded")
+
+    monkeypatch.setattr("render.quality.measure_frames", broken)
+    cfg = compose_config("animation=2d_zoom", *TINY, "output.quality=true")
+    result = render_animation(cfg, tmp_path / "run", progress=False)
+    record = json.loads((result.run_dir / "run.json").read_text())
+    assert record["status"] == "completed" and record["metrics"] == {} and result.video.is_file()
+    assert "flow backend exploded" in caplog.text
