@@ -20,7 +20,7 @@ from render import registry
 from render.atomic import atomic_open
 
 PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "open_clip_torch", "lpips", "opencv-python-headless",
-            "imageio-ffmpeg", "pillow", "scipy", "disco-anim")
+            "imageio-ffmpeg", "pillow", "scipy", "librosa", "scikit-image", "disco-anim")
 
 
 @dataclass
