@@ -13,13 +13,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from render.app import render_animation
-from render.checkpoint import CheckpointError
-from render.diffusion_generator import SamplingError
-from render.resume import ResumeError, run_dir_resolver
-from render.schema import register_configs
-from render.signals import GracefulStop
-from render.sweep import SweepJobFailed
-from render.validate import ConfigErrors
+from render.config.presets import register_configs
+from render.config.validate import ConfigErrors
+from render.generators.diffusion import SamplingError
+from render.output.sweep import SweepJobFailed
+from render.run.checkpoint import CheckpointError
+from render.run.resume import ResumeError, run_dir_resolver
+from render.run.signals import GracefulStop
 
 log = logging.getLogger("main")
 register_configs()
@@ -41,7 +41,7 @@ def exit_job(code: int, error: Exception) -> NoReturn:
 @hydra.main(version_base=None, config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     if cfg.download:
-        from render.download import main as download_main
+        from render.models.cli import main as download_main
 
         names = [n.strip() for n in str(cfg.download).split(",") if n.strip()]
         models_dir = ["--models-dir", cfg.model.models_dir] if cfg.model.models_dir else []

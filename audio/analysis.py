@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from render.atomic import atomic_open
+from render.disk.atomic import atomic_open
 
 SR = 22050
 HOP = 256  # 11.6 ms at 22050 Hz: a beat time resolves well within one video frame (41.7 ms at 24 fps)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.timing import timed  # noqa: E402
+from benchmarks.common import timed  # noqa: E402
 
 BACKENDS = ("dis-ultrafast", "dis-fast", "dis-medium", "dis-fine", "farneback", "raft-small", "raft-large")
 SIZES = ("512x512", "720x1280")
@@ -49,7 +49,7 @@ def estimator(name: str):
 
     if name.startswith("raft"):
         from flow.raft import RaftFlow, build_raft
-        from render.networks import rerandomize_
+        from render.generators.networks import rerandomize_
 
         variant = name.split("-")[1]
         model = rerandomize_(build_raft(variant), seed=0, std=0.02)

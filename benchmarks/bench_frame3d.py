@@ -26,15 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.timing import timed  # noqa: E402
+from benchmarks.common import timed  # noqa: E402
 
 GUIDED_STEPS_PER_FRAME = 100  # 250 steps, 60% skipped
 
 
 def non_diffusion(h: int, w: int, depth_kind: str, repeats: int) -> dict[str, float]:
     from depth.estimators import MidasDepth, build_midas
-    from render.images import save_png_atomic, to_uint8
-    from render.mode3d import blend
+    from render.disk.images import save_png_atomic, to_uint8
+    from render.modes.mode3d import blend
     from transforms.camera3d import warp3d
 
     estimator = MidasDepth(build_midas(depth_kind, None), depth_kind, "cpu", "fp32")

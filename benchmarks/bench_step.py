@@ -29,24 +29,17 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
-import os
-import resource
 import statistics
-import subprocess
 import sys
-import time
 import warnings
-import zlib
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, fill_, peak_rss, rel_error, run_worker, time_once
+
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -65,35 +58,10 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # ------------------------------------------------------------------------------------------------ weights
 
-@torch.no_grad()
-def fill_(module: torch.nn.Module) -> torch.nn.Module:
-    """Every parameter re-randomised, seeded by its name: N(0, 1/fan_in) matrices and kernels, 1 + N(0, 0.05) norm
-    scales, N(0, 0.05) vectors; batch-norm statistics too (mean N(0, 0.05), variance 1 + U(0, 0.1))."""
-    for name, p in list(module.named_parameters()) + list(module.named_buffers()):
-        if not p.is_floating_point():
-            continue
-        gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-        value = torch.randn(p.shape, generator=gen)
-        if name.endswith("running_var"):
-            value = 1 + torch.rand(p.shape, generator=gen) * 0.1
-        elif name.endswith("running_mean"):
-            value = value * 0.05
-        elif name.endswith("attn_mask"):
-            continue  # the text tower's causal mask is a constant, not a weight
-        elif p.ndim > 1:
-            value = value * p[0].numel() ** -0.5
-        elif p.ndim == 1:
-            value = value * 0.05 + (1.0 if name.endswith("weight") else 0.0)
-        else:
-            value = torch.tensor(math.log(100.0))  # logit_scale
-        p.copy_(value)
-    return module
-
-
 def build_unet(impl: str) -> torch.nn.Module:
     """DD's 512x512 UNet: guided-diffusion's in float32 (ref), or ours at ``model.precision=auto``."""
     from render.diffusion.unet import UNET_CONFIGS, UNetModel
-    from render.networks import resolve_precision
+    from render.generators.networks import resolve_precision
 
     cfg = UNET_CONFIGS[UNET]
     with torch.device("meta"):
@@ -299,11 +267,11 @@ def reference_step(unet, cond_fn):
 def our_guidance(secondary, clips, precisions=None, skip_augs=False):
     """ClipGuidance as the diffusion generator builds it, on the same (re-randomised) networks."""
     from render.diffusion.schedule import DiffusionSchedule
+    from render.generators.networks import resolve_precision
     from render.guidance.clip_models import ClipPerceptor, ClipSpec
     from render.guidance.cond import ClipGuidance, CutSchedules, GuidanceSettings, SecondaryX0
     from render.guidance.cutouts import dango_augmentations
     from render.guidance.targets import Targets
-    from render.networks import resolve_precision
 
     schedule = DiffusionSchedule.for_steps(STEPS)
     perceptors = []
@@ -346,12 +314,6 @@ def build(impl: str):
 
 # ------------------------------------------------------------------------------------------------ workers
 
-def _timed(step, x) -> float:
-    start = time.perf_counter()
-    step(x)
-    return time.perf_counter() - start
-
-
 def time_worker(args) -> dict:
     """Both steps in this process, alternated after a warm-up each; then the two steps' outputs under the same
     seed."""
@@ -362,7 +324,7 @@ def time_worker(args) -> dict:
         step(x)  # warm-up
     for _ in range(args.repeats):
         for impl, step in steps.items():
-            times[impl].append(_timed(step, x))
+            times[impl].append(time_once(lambda: step(x)))
     samples = {}
     for impl, step in steps.items():
         torch.manual_seed(0)
@@ -376,7 +338,7 @@ def memory_worker(args) -> dict:
     step = build(args.impl)
     step(x)
     step(x)
-    return {"peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}  # Linux reports KiB
+    return {"peak_rss": peak_rss()}
 
 
 def agreement_worker(args) -> dict:
@@ -404,22 +366,14 @@ def agreement_worker(args) -> dict:
     return out
 
 
-def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.float() - b.float()).norm() / b.float().norm()).item()
-
-
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return F.cosine_similarity(a.flatten().float(), b.flatten().float(), dim=0).item()
 
 
 def child(args, role: str, impl: str = "") -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.bench_step", "--worker", role, "--impl", impl, "--size",
-           str(args.size), "--repeats", str(args.repeats), "--threads", str(args.threads)]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"{role} {impl} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    argv = ["--worker", role, "--impl", impl, "--size", str(args.size), "--repeats", str(args.repeats),
+            "--threads", str(args.threads)]
+    return run_worker("benchmarks.bench_step", argv, args.threads, f"{role} {impl}")
 
 
 def table(times: dict, rss: dict) -> str:

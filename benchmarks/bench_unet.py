@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import warnings
-import zlib
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, fill_, peak_rss, rel_error, run_worker, time_once
+
 MODEL = "512x512_diffusion_uncond_finetune_008100"
 PASSES = [("fwd", "fp32"), ("fwd", "bf16"), ("fwdbwd", "fp32"), ("fwdbwd", "bf16")]
 LABELS = {"fwd": "forward", "fwdbwd": "forward+backward", "ref-bf16": "autocast bf16, channels_last"}
@@ -53,21 +49,8 @@ def build(impl: str, precision: str) -> torch.nn.Module:
             if precision == "bf16":
                 model = model.to(memory_format=torch.channels_last)
     model = model.to_empty(device="cpu").eval().requires_grad_(False)
-    fill_weights(model)
+    fill_(model)
     return model
-
-
-@torch.no_grad()
-def fill_weights(model: torch.nn.Module) -> None:
-    """N(0, 1/fan_in) weights, 1 + N(0, 0.05) norm scales, N(0, 0.05) biases, seeded by the parameter's name."""
-    for name, p in model.named_parameters():
-        gen = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-        value = torch.randn(p.shape, generator=gen)
-        if p.ndim > 1:
-            value *= p[0].numel() ** -0.5
-        else:
-            value = value * 0.05 + (1.0 if name.endswith("weight") else 0.0)
-        p.copy_(value)
 
 
 def make_step(model, impl: str, mode: str, precision: str, size: int):
@@ -92,12 +75,6 @@ def make_step(model, impl: str, mode: str, precision: str, size: int):
     return step
 
 
-def _timed(step) -> float:
-    start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
-
-
 def time_worker(args) -> dict:
     """Both implementations in this process, alternated after a warm-up each."""
     steps, times = {}, {"ref": [], "ours": []}
@@ -106,7 +83,7 @@ def time_worker(args) -> dict:
         torch.save(steps[impl](), Path(args.out) / f"{impl}-{args.mode}-{args.precision}.pt")  # warm-up
     for _ in range(args.repeats):
         for impl in times:
-            times[impl].append(_timed(steps[impl]))
+            times[impl].append(time_once(steps[impl]))
     return times
 
 
@@ -115,22 +92,13 @@ def memory_worker(args) -> dict:
     step = make_step(build(args.impl, args.precision), args.impl, args.mode, args.precision, args.size)
     step()
     step()
-    return {"peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}  # Linux reports KiB
+    return {"peak_rss": peak_rss()}
 
 
 def child(args, role: str, mode: str, precision: str, impl: str = "", out: str = "") -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.bench_unet", "--worker", role, "--impl", impl, "--mode", mode,
-           "--precision", precision, "--size", str(args.size), "--repeats", str(args.repeats),
-           "--threads", str(args.threads), "--out", out]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"{role} {impl} {mode} {precision} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.float() - b.float()).norm() / b.float().norm()).item()
+    argv = ["--worker", role, "--impl", impl, "--mode", mode, "--precision", precision, "--size", str(args.size),
+            "--repeats", str(args.repeats), "--threads", str(args.threads), "--out", out]
+    return run_worker("benchmarks.bench_unet", argv, args.threads, f"{role} {impl} {mode} {precision}")
 
 
 def _row(name, times, base, same, rss, base_rss, err) -> str:

@@ -27,8 +27,6 @@ import torch.nn.functional as F
 
 from depth import adabins as _adabins
 from depth.midas import create_midas
-from render import registry
-from render.registry import ModelFile
 
 MIDAS_KINDS = ("dpt_large", "dpt_hybrid", "midas_small", "tiny")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -368,45 +366,3 @@ class BlendedDepth:
         return self.weight * self.midas(image) + (1.0 - self.weight) * self.adabins(image)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Weight files. MiDaS' names end with the first 8 hex digits of the sha256 (torch.hub's convention); the full
-# digests are the ones other projects publish for the same files (ControlNet's annotator table for DPT-Hybrid,
-# several download scripts for the others; for DPT-Large and the small model also under their MiDaS v3.1 names
-# dpt_large_384.pt and midas_v21_small_256.pt).
-
-_DPT = "https://github.com/intel-isl/DPT/releases/download/1_0"
-_MIDAS = "https://github.com/isl-org/MiDaS/releases/download"
-_ADABINS_CID = "Qmd2mMnDLWePKmgfS8m6ntAg4nhV5VkUyAydYBp8cWWeB7"
-
-DEPTH_FILES = (
-    ModelFile("dpt_large", "dpt_large-midas-2f21e586.pt",
-              "2f21e586477d90cb9624c7eef5df7891edca49a1c4795ee2cb631fd4daa6ca69", None,
-              (f"{_DPT}/dpt_large-midas-2f21e586.pt", f"{_MIDAS}/v3/dpt_large-midas-2f21e586.pt",
-               "https://huggingface.co/deforum/MiDaS/resolve/main/dpt_large-midas-2f21e586.pt",
-               f"{_MIDAS}/v3/dpt_large_384.pt"),
-              "depth", "MiDaS v3 DPT-Large (ViT-L/16 at 384): DD's default 3D depth model",
-              sha256_prefix="2f21e586"),
-    ModelFile("dpt_hybrid", "dpt_hybrid-midas-501f0c75.pt",
-              "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", None,
-              (f"{_DPT}/dpt_hybrid-midas-501f0c75.pt", f"{_MIDAS}/v3/dpt_hybrid-midas-501f0c75.pt",
-               "https://huggingface.co/lllyasviel/Annotators/resolve/main/dpt_hybrid-midas-501f0c75.pt",
-               f"{_MIDAS}/v3/dpt_hybrid_384.pt"),
-              "depth", "MiDaS v3 DPT-Hybrid (ResNet-50 + ViT-B/16 at 384): faster, a little less accurate",
-              sha256_prefix="501f0c75"),
-    ModelFile("midas_small", "midas_v21_small-70d6b9c8.pt",
-              "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca", None,
-              (f"{_MIDAS}/v2_1/midas_v21_small-70d6b9c8.pt", f"{_MIDAS}/v2_1/midas_v21_small_256.pt",
-               "https://github.com/AlexeyAB/MiDaS/releases/download/midas_dpt/midas_v21_small-70d6b9c8.pt"),
-              "depth", "MiDaS v2.1 small (EfficientNet-Lite3 at 256): the fastest, lowest quality",
-              sha256_prefix="70d6b9c8"),
-    ModelFile("adabins_nyu", "AdaBins_nyu.pt",
-              "3c917d1b86d058918d4055e70b2cdb9696ec4967bb2d8f05c0051263c1ac9641", None,
-              ("https://huggingface.co/deforum/AdaBins/resolve/main/AdaBins_nyu.pt",
-               f"https://ipfs.io/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt",
-               f"https://cloudflare-ipfs.com/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt"),
-              "depth", "AdaBins NYU (EfficientNet-B5, 256 adaptive bins, metric depth 0.001-10 m): blended "
-                       "with MiDaS when depth.midas_weight < 1 (DD: 0.3)"),
-)
-
-for _file in DEPTH_FILES:
-    registry.register(_file)  # idempotent: an equal entry may be registered again

@@ -8,14 +8,30 @@ the previous output (a) onto frame b with it. ``flow.raft`` (torch) is imported 
 from __future__ import annotations
 
 from flow.cache import FlowCache, FlowKey
-from flow.consistency import (ConsistencyLayers, blend_init, consistency_layers, consistency_mask, motion_edges,
-                              occlusion, out_of_frame, reliability_mask)
+from flow.consistency import (
+    ConsistencyLayers,
+    blend_init,
+    consistency_layers,
+    consistency_mask,
+    motion_edges,
+    occlusion,
+    out_of_frame,
+    reliability_mask,
+)
 from flow.estimators import DisFlow, FarnebackFlow, FlowEstimator, create_estimator, forward_backward
-from flow.extract import (SETTING, VideoInfo, VideoInputError, default_output_fps, extract_frames, iter_frames,
-                          probe_video, resize_frame)
+from flow.extract import (
+    SETTING,
+    VideoInfo,
+    VideoInputError,
+    default_output_fps,
+    extract_frames,
+    iter_frames,
+    probe_video,
+    resize_frame,
+)
 from flow.warp import flow_to_color, warp_with_flow
 
-_RAFT_NAMES = ("RaftFlow", "RaftWeightsError", "convert_princeton_state_dict", "load_raft", "register_flow_files")
+_RAFT_NAMES = ("RaftFlow", "RaftWeightsError", "convert_princeton_state_dict", "load_raft")
 
 __all__ = [
     "FlowCache", "FlowKey", "ConsistencyLayers", "blend_init", "consistency_layers", "consistency_mask",

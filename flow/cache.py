@@ -3,7 +3,7 @@
 Layout: ``<root>/<slug>-<digest>/pair_<index:06d>.npz`` holding ``fwd`` and ``bwd`` (float32 (H, W, 2), the
 ``flow.estimators`` convention), with ``key.json`` beside them describing the key. The folder name is derived
 from the whole key (video content sha256, frame size, backend name with its settings, nth), so changing any of
-them computes new flow. Files are written atomically (``render.atomic.atomic_open``): concurrent renders may
+them computes new flow. Files are written atomically (``render.disk.atomic.atomic_open``): concurrent renders may
 both compute a pair, and a reader never sees a partial file.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from flow.warp import check_flow
-from render.atomic import atomic_open
+from render.disk.atomic import atomic_open
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from flow.warp import check_pair
+
 DIS_PRESETS = {  # name -> (OpenCV preset, overrides: finest scale, patch stride, variational refinement iterations)
     "ultrafast": (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, None),
     "fast": (cv2.DISOPTICAL_FLOW_PRESET_FAST, None),
@@ -32,17 +34,6 @@ class FlowEstimator(Protocol):
     name: str
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray: ...
-
-
-def check_pair(a: np.ndarray, b: np.ndarray) -> None:
-    """Raise ValueError unless a and b are uint8 RGB frames of the same (H, W, 3) shape."""
-    for label, image in (("a", a), ("b", b)):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            shape = getattr(image, "shape", None)
-            dtype = getattr(image, "dtype", type(image).__name__)
-            raise ValueError(f"frame {label} must be a uint8 RGB array (H, W, 3), got {dtype} {shape}")
-    if a.shape != b.shape:
-        raise ValueError(f"frames differ in size: {a.shape} vs {b.shape}")
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from render.registry import sha256_file
+from render.models.registry import sha256_file
 
 SETTING = "animation.video_init_path"
 Size = tuple[int, int]  # (width, height), as the render settings spell it

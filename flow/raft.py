@@ -36,45 +36,20 @@ import torch.nn.functional as F
 from torchvision.models.optical_flow import raft_large, raft_small
 from torchvision.models.optical_flow.raft import RAFT, CorrBlock
 
-from flow.estimators import check_pair
-from render import registry
-from render.registry import ModelFile
+from flow.warp import check_pair
+from render.models import registry
+from render.models.download import ensure
 
 VARIANTS = ("large", "small")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 MIN_SIDE = 128
 MULTIPLE = 8
-_TV = "https://download.pytorch.org/models"
-_RAFT_ZIP = "https://dl.dropboxusercontent.com/s/4j4z58wuv8o0mfz/models.zip"
-
-FLOW_FILES: tuple[ModelFile, ...] = (
-    ModelFile("raft_large_C_T_SKHT_V2", "raft_large_C_T_SKHT_V2-ff5fadd5.pth", None, None,
-              (f"{_TV}/raft_large_C_T_SKHT_V2-ff5fadd5.pth",), "flow",
-              "torchvision RAFT-large, Chairs+Things then Sintel/KITTI/HD1K/Things (torchvision's default)",
-              sha256_prefix="ff5fadd5"),
-    ModelFile("raft_small_C_T_V2", "raft_small_C_T_V2-01064c6d.pth", None, None,
-              (f"{_TV}/raft_small_C_T_V2-01064c6d.pth",), "flow",
-              "torchvision RAFT-small, Chairs+Things (torchvision's default)", sha256_prefix="01064c6d"),
-    ModelFile("raft-things", "raft-things.pth", None, None, (), "flow",
-              f"princeton-vl RAFT-large trained on Chairs+Things (Disco Diffusion v5.7's flow model). It ships "
-              f"only inside {_RAFT_ZIP} (princeton-vl/RAFT download_models.sh): unzip it and copy "
-              f"models/raft-things.pth into the models folder"),
-)
 DEFAULT_WEIGHTS = {"large": "raft_large_C_T_SKHT_V2", "small": "raft_small_C_T_V2"}
 WEIGHTS_VARIANT = {"raft_large_C_T_SKHT_V2": "large", "raft_small_C_T_V2": "small", "raft-things": "large"}
 
 
 class RaftWeightsError(ValueError):
     """A RAFT weight file does not fit the requested architecture."""
-
-
-def register_flow_files() -> tuple[ModelFile, ...]:
-    """Add the RAFT weight files to ``render.registry.REGISTRY`` (kind "flow"); calling it again is a no-op.
-
-    Not done at import: tests/test_registry.py pins the exact set of registry entries without a full sha256, so
-    the caller that enables video input (and ``RaftFlow`` when it resolves weights from the registry) calls this.
-    """
-    return tuple(registry.register(file) for file in FLOW_FILES)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -252,8 +227,7 @@ def _weights_path(variant: str, path, weights: str | None, models_dir, allow_dow
     key = weights or DEFAULT_WEIGHTS[variant]
     if WEIGHTS_VARIANT.get(key, variant) != variant:
         raise RaftWeightsError(f"weights {key!r} are for raft_{WEIGHTS_VARIANT[key]}, not raft_{variant}")
-    register_flow_files()
-    return registry.ensure([key], models_dir, allow_download=allow_download)[registry.lookup(key).key]
+    return ensure([key], models_dir, allow_download=allow_download)[registry.lookup(key).key]
 
 
 class RaftFlow:

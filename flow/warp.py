@@ -20,6 +20,17 @@ import numpy as np
 _REMAP_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.int16, np.float16, np.float32, np.float64))
 
 
+def check_pair(a: np.ndarray, b: np.ndarray) -> None:
+    """Raise ValueError unless a and b are uint8 RGB frames of the same (H, W, 3) shape."""
+    for label, image in (("a", a), ("b", b)):
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            shape = getattr(image, "shape", None)
+            dtype = getattr(image, "dtype", type(image).__name__)
+            raise ValueError(f"frame {label} must be a uint8 RGB array (H, W, 3), got {dtype} {shape}")
+    if a.shape != b.shape:
+        raise ValueError(f"frames differ in size: {a.shape} vs {b.shape}")
+
+
 def check_flow(flow: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Validate a (H, W, 2) flow (and its (H, W) when ``shape`` is given); return it as float32."""
     flow = np.asarray(flow)

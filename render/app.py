@@ -9,15 +9,15 @@ from typing import Iterable
 from omegaconf import DictConfig, OmegaConf
 
 from render.builders import animated_schedules, build_generator, build_mode
-from render.exports import stitch_outputs
-from render.loop import render_frames
-from render.plan import RenderPlan
-from render.plots import plot_schedules
-from render.previews import write_previews
-from render.run_dir import RunDir
-from render.session import RunSession, resume_config
-from render.signals import GracefulStop
-from render.validate import check_inputs, to_settings
+from render.config.plan import RenderPlan
+from render.config.validate import check_inputs, to_settings
+from render.output.exports import stitch_outputs
+from render.output.plots import plot_schedules
+from render.output.previews import write_previews
+from render.run.loop import render_frames
+from render.run.run_dir import RunDir
+from render.run.session import RunSession, resume_config
+from render.run.signals import GracefulStop
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
 
 def measure_run(plan: RenderPlan, run: RunDir, generator) -> dict:
     """Flicker, colour drift and (with real CLIP weights) CLIP similarity of the frames on disk."""
-    from render.quality import measure_frames, real_clip
+    from render.output.quality import measure_frames, real_clip
 
     perceptor = real_clip(getattr(generator, "perceptors", ()))
     report = measure_frames(run.frames_dir, plan.n_frames, prompts=plan.text_prompts, perceptor=perceptor)

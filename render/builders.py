@@ -1,17 +1,23 @@
-"""Building a run's parts from its settings: the animation mode (with frame 0's init) and the frame generator."""
+"""Building a run's parts from its settings and plan: the animation mode (with frame 0's init), its depth or flow
+estimator, and the frame generator."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
 
-from depth.base import build_depth_estimator
-from render.generators import FrameGenerator, PreviewGenerator
-from render.images import from_uint8, load_image
-from render.mode3d import Camera, Mode3D, Turbo
-from render.modes import AnimationMode, InitSource, Mode2D, StillMode
-from render.plan import RenderPlan
-from render.schema import Config, schedule_fields
+from depth.base import DepthEstimator, FlatDepth
+from render.config.depth_plan import DepthPlan
+from render.config.flow_plan import FlowPlan
+from render.config.plan import RenderPlan
+from render.config.schema import Config, FlowConfig, schedule_fields
+from render.disk.images import from_uint8, load_image
+from render.generators.base import FrameGenerator
+from render.generators.preview import PreviewGenerator
+from render.models.download import ensure
+from render.modes.base import AnimationMode, InitSource
+from render.modes.mode2d import Mode2D, StillMode
+from render.modes.mode3d import Camera, Mode3D, Turbo
 
 
 def animated_schedules(plan: RenderPlan, mode_name: str) -> dict:
@@ -25,7 +31,7 @@ def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) 
         image = from_uint8(load_image(Path(settings.init_image).expanduser(), plan.width, plan.height), device)
         return lambda params: image
     if settings.perlin_init:
-        from render.perlin import perlin_image
+        from render.generators.perlin import perlin_image
 
         mode = settings.perlin_mode.value
         return lambda params: perlin_image(plan.height, plan.width, mode, params.seed).to(device)
@@ -34,7 +40,7 @@ def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) 
 
 def build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:
     """The animation mode, with colour coherence around it when ``color_coherence`` is set."""
-    from render.color_coherence import with_color_coherence
+    from render.modes.color_coherence import with_color_coherence
 
     return with_color_coherence(_build_mode(settings, plan, device), settings.color_coherence.value)
 
@@ -66,8 +72,28 @@ def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first
     return Mode3D(first_init, estimator, camera, turbo=turbo, vr=vr, save_depth=depth.save_depth_maps)
 
 
+def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: float = 1.0,
+                          precision: str = "auto", models_dir: str | None = None,
+                          allow_download: bool = False) -> DepthEstimator:
+    """The estimator of a depth plan, its model loaded once (files downloaded first when allowed)."""
+    if plan.name == "flat":
+        return FlatDepth(flat_value)
+    from depth.estimators import AdabinsDepth, BlendedDepth, MidasDepth, build_adabins, build_midas
+
+    if plan.missing:
+        ensure(plan.missing, models_dir, allow_download=allow_download)
+    if precision == "auto":
+        precision = "fp16" if device.type == "cuda" else "fp32"
+    midas_path = None if plan.name == "tiny" else plan.files[plan.name]  # tiny: seeded random weights
+    midas = MidasDepth(build_midas(plan.name, midas_path), plan.name, device, precision)
+    if plan.midas_weight >= 1.0:
+        return midas
+    adabins = AdabinsDepth(build_adabins(plan.files.get("adabins_nyu")), device, precision)
+    return BlendedDepth(midas, adabins, plan.midas_weight)
+
+
 def flow_cache_root(settings: Config) -> Path:
-    from render.mode_video import DEFAULT_CACHE_DIR
+    from render.modes.video import DEFAULT_CACHE_DIR
 
     return Path(settings.flow.cache_dir or DEFAULT_CACHE_DIR).expanduser()
 
@@ -75,8 +101,7 @@ def flow_cache_root(settings: Config) -> Path:
 def build_video_mode(settings: Config, plan: RenderPlan, device: torch.device):
     """Source frames extracted (once, cached), the flow estimator loaded, the mode that carries output along it."""
     from flow.cache import FlowCache
-    from flow.plan import build_flow_estimator
-    from render.mode_video import Consistency, PairFlows, SourceFrames, VideoMode
+    from render.modes.video import Consistency, PairFlows, SourceFrames, VideoMode
 
     anim = settings.animation
     frames = SourceFrames(plan.video, flow_cache_root(settings)).ensure()
@@ -94,14 +119,29 @@ def build_video_mode(settings: Config, plan: RenderPlan, device: torch.device):
                      previews=settings.flow.save_previews, device=device)
 
 
+def build_flow_estimator(plan: FlowPlan, cfg: FlowConfig, device: torch.device, *, models_dir: str | None = None,
+                         allow_download: bool = False):
+    """The estimator a flow plan names, its network (RAFT) loaded once."""
+    from flow.estimators import DisFlow, FarnebackFlow
+
+    if plan.name == "dis":
+        return DisFlow(preset=cfg.dis_preset.value)
+    if plan.name == "farneback":
+        return FarnebackFlow()
+    from flow.raft import RaftFlow
+
+    return RaftFlow(plan.name.split("_")[1], device=device, precision=cfg.precision.value,
+                    num_flow_updates=cfg.raft_iters, models_dir=models_dir, allow_download=allow_download)
+
+
 def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
                     progress: bool = True) -> FrameGenerator:
     name = settings.generator.value
     if name == "preview":
         return PreviewGenerator(plan.height, plan.width, settings.perlin_mode.value, device)
     if name == "diffusion":
-        from render.diffusion_generator import DiffusionGenerator
-        from render.networks import load_networks
+        from render.generators.diffusion import DiffusionGenerator
+        from render.generators.networks import load_networks
 
         networks = load_networks(plan.diffusion, device, progress=progress)
         return DiffusionGenerator(networks, plan, plan.diffusion, settings.animation.mode.value, progress=progress)

@@ -6,10 +6,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # test helpers such as dd_refere
 sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
-from render.schema import register_configs  # noqa: E402
+from render.config.presets import register_configs  # noqa: E402
 
 CONF_DIR = ROOT / "conf"
 
@@ -46,3 +47,12 @@ def tiny_video(tmp_path_factory):
         writer.send(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
     writer.close()
     return path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: more threads only add synchronisation, which a busy machine turns into minutes."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

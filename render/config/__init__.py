@@ -1,0 +1,1 @@
+"""Settings and plans: the typed schema, presets, check_inputs, and the render/diffusion/depth/flow plans."""

@@ -1,0 +1,1 @@
+"""Files on disk that every stage writes: atomic writes, 8-bit frame images, fault points for tests."""

@@ -1,0 +1,1 @@
+"""Frame generators: the preview and the diffusion generator, with the networks it builds."""

@@ -1,0 +1,123 @@
+"""The diffusion generator: one CLIP-guided DDIM/PLMS pass per frame, starting from the frame's init.
+
+Per frame, as Disco Diffusion v5.7 does it:
+
+1. Frame 0 (and any frame from ``init_image``) skips ``skip_steps`` and pulls toward the init with ``init_scale``;
+   frames made from the previous frame skip ``frames_skip_steps`` and use ``frames_scale``.
+2. The prompt targets come from the cache (recomputed only when the prompts change).
+3. All randomness (starting noise, DDIM noise, cutouts, augmentations) is drawn from torch's generator seeded with
+   the frame's seed inside ``fork_rng``, so a frame is reproducible and nothing leaks to other code.
+4. The frame is the last step's ``pred_xstart`` (the model's clean image), as DD saves it.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+import torch
+from tqdm import tqdm
+
+from render.config.diffusion_plan import DiffusionPlan
+from render.config.plan import FrameParams, RenderPlan
+from render.diffusion.samplers import (
+    EpsDenoiser,
+    ScoreGuidance,
+    mirror_symmetry,
+    prepare_start,
+    sample_ddim,
+    sample_plms,
+    symmetry_steps,
+)
+from render.diffusion.schedule import DiffusionSchedule
+from render.generators.networks import Networks
+from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0
+from render.guidance.cutouts import dango_augmentations
+from render.guidance.targets import TargetBuilder
+from render.modes.base import FrameInit
+
+log = logging.getLogger(__name__)
+
+
+class SamplingError(RuntimeError):
+    """A sample became NaN or infinite; names the frame and step."""
+
+
+class DiffusionGenerator:
+    def __init__(self, networks: Networks, plan: RenderPlan, diffusion: DiffusionPlan, mode_name: str, *,
+                 progress: bool = True):
+        model = diffusion.model
+        self.model, self.plan, self.diffusion, self.progress = model, plan, diffusion, progress
+        self.perceptors = list(networks.perceptors)  # also what the run's CLIP similarity is measured with
+        self.schedule = DiffusionSchedule.for_steps(model.steps)
+        self.denoiser = EpsDenoiser(networks.unet, self.schedule, clip_denoised=model.clip_denoised)
+        self.guidance = ClipGuidance(
+            alphas_cumprod=self.schedule.alphas_cumprod, model_time=self.schedule.model_time,
+            predict_x0=self._x0_predictor(networks), perceptors=networks.perceptors,
+            settings=GuidanceSettings(model.clip_guidance_scale, model.tv_scale, model.range_scale, model.sat_scale,
+                                      model.cutn_batches, model.clamp_grad, model.clamp_max),
+            cuts=diffusion.cuts, augment=None if model.skip_augs else dango_augmentations(mode_name),
+            lpips=networks.lpips)
+        self.guided = ScoreGuidance(self.denoiser, self.schedule, self.guidance)
+        self.targets = TargetBuilder(networks.perceptors, side_x=plan.width, side_y=plan.height,
+                                     fuzzy_prompt=model.fuzzy_prompt, rand_mag=model.rand_mag,
+                                     skip_augs=model.skip_augs)
+
+    def _x0_predictor(self, networks: Networks):
+        if networks.secondary is not None:
+            return SecondaryX0(networks.secondary, self.schedule.alphas_cumprod)
+        return lambda x, index: self.denoiser(x, index).model_pred_xstart
+
+    def __call__(self, init: FrameInit, params: FrameParams) -> torch.Tensor:
+        skip, scale = self._frame_settings(init)
+        targets = self.targets.build(params.text_prompts, params.image_prompts, self._prompt_seed(params.frame))
+        start = None if init.image is None else init.image * 2 - 1
+        self.guidance.set_frame(targets, start, scale)
+        with torch.random.fork_rng(devices=self._cuda_devices()):
+            torch.manual_seed(params.seed)
+            x0 = self._sample(start, skip, params.frame)
+        if self.guidance.stats.nan_steps:
+            log.warning("frame %d: guidance gradient was NaN at steps %s (zeroed)", params.frame,
+                        self.guidance.stats.nan_steps)
+        return x0.add(1).div(2).clamp(0, 1)
+
+    def _frame_settings(self, init: FrameInit) -> tuple[int, float]:
+        """DD: frames from the previous frame use frames_skip_steps and frames_scale, others skip_steps, init_scale."""
+        if init.from_previous:
+            return self.diffusion.frames_skip_steps, self.model.frames_scale
+        return self.model.skip_steps, self.model.init_scale
+
+    def _prompt_seed(self, frame: int) -> int:
+        """Targets are seeded by the frame where the current prompts began, so a cache miss gives the same result."""
+        changes = [f for f in self.plan.text_prompts.change_frames + self.plan.image_prompts.change_frames
+                   if f <= frame]
+        return self.plan.frame_seed(max(changes, default=0))
+
+    def _cuda_devices(self) -> list[int]:
+        return [self.plan.device.index or 0] if self.plan.device.type == "cuda" else []
+
+    def _sample(self, start: torch.Tensor | None, skip: int, frame: int) -> torch.Tensor:
+        shape = (1, 3, self.plan.height, self.plan.width)
+        noise = torch.randn(shape, device=self.plan.device)
+        x, indices = prepare_start(self.schedule, noise, start, skip)
+        steps = self._steps(x, indices)
+        last = None
+        bar = tqdm(steps, total=len(indices), desc=f"frame {frame}", unit="step", leave=False,
+                   disable=not self.progress, dynamic_ncols=True)
+        for last in bar:
+            if not torch.isfinite(last.sample).all():
+                raise SamplingError(f"frame {frame}: the sample became NaN or infinite at step {last.index}; "
+                                    f"lower clip_guidance_scale or enable clamp_grad")
+        bar.close()
+        return last.pred_xstart
+
+    def _steps(self, x: torch.Tensor, indices: list[int]):
+        model = self.model
+        if model.diffusion_sampling_mode.value == "plms":
+            return sample_plms(self.guided, self.schedule, x, indices, order=2)
+        transform, at = None, ()
+        if model.use_horizontal_symmetry or model.use_vertical_symmetry:
+            transform = functools.partial(mirror_symmetry, horizontal=model.use_horizontal_symmetry,
+                                          vertical=model.use_vertical_symmetry)
+            at = symmetry_steps(len(indices), model.transformation_percent)
+        return sample_ddim(self.guided, self.schedule, x, indices, eta=model.eta, transform=transform,
+                           transform_steps=at)

@@ -1,0 +1,83 @@
+"""The animation-mode interface: a frame's init, the chain state it carries, and the shared bookkeeping.
+
+A mode has two steps per frame. ``prepare(params)`` returns the frame's :class:`FrameInit` (the image the generator
+starts from, or the finished frame itself when the mode makes it alone). ``commit(frame, params)`` takes the frame
+(already 8-bit exact), records what the next frame is warped from, and returns the image to save (the same frame,
+except for turbo's blends). ``extra_images()`` names further images of the frame to save (VR eyes, depth maps). What a
+mode carries between frames is ``state``, a small dataclass of 8-bit frames that resume saves and restores exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from render.config.plan import FrameParams
+
+InitSource = Callable[[FrameParams], "torch.Tensor | None"]
+
+
+@dataclass
+class FrameInit:
+    image: torch.Tensor | None  # (1,3,H,W) in [0,1], or None for "start from noise"
+    final: bool = False  # True: ``image`` is the frame itself and no generator runs
+    from_previous: bool = False  # True: made from earlier frames (DD then uses frames_scale/frames_skip_steps)
+
+
+@dataclass
+class ChainState:
+    previous: torch.Tensor | None = None  # the last saved frame, (1,3,H,W) in [0,1]
+
+
+class AnimationMode(Protocol):
+    state: ChainState
+
+    def prepare(self, params: FrameParams) -> FrameInit: ...
+
+    def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor: ...
+
+    def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, "np.ndarray"]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None: ...
+
+
+def to_u8(frame: torch.Tensor | None) -> torch.Tensor | None:
+    """A committed frame (k/255 values) stored exactly and compactly."""
+    return None if frame is None else frame.mul(255).round().to(torch.uint8).cpu()
+
+
+def from_u8(frame: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if frame is None else frame.to(device).float().div(255)
+
+
+class ChainedMode:
+    """Shared bookkeeping: the first frame (or any frame with no predecessor) starts from ``first_init``."""
+
+    def __init__(self, first_init: InitSource):
+        self.first_init = first_init
+        self.state = ChainState()
+
+    def prepare(self, params: FrameParams) -> FrameInit:
+        if self.state.previous is None:
+            return FrameInit(self.first_init(params))
+        return FrameInit(self.warp(self.state.previous, params), from_previous=True)
+
+    def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        self.state.previous = frame
+        return frame
+
+    def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {"previous": to_u8(self.state.previous)}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self.state.previous = from_u8(state["previous"], device)
+
+    def warp(self, previous: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        raise NotImplementedError

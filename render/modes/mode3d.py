@@ -1,0 +1,140 @@
+"""Disco Diffusion's 3D mode: depth of the previous frame, camera move, warp; with turbo and VR.
+
+**Turbo** (``turbo_mode``; DD's blending of two warped chains): after ``turbo_preroll`` frames, only every
+``turbo_steps``-th frame is diffused. From the preroll frame on, an *old* chain is warped along with the *new* one; an
+in-between frame ``f`` is ``bf*new + (1-bf)*old`` with ``bf = ((f % steps) + 1) / steps`` and is not diffused (for
+``turbo_steps=3``: 2/3, then 1.0). A diffused frame restarts the old chain from its init. With turbo on, every saved
+frame after frame 0 is ``diffused/steps + init*(1 - 1/steps)`` while the pure diffused frame is what the next frame
+warps from. Frame 0 is always diffused.
+
+**VR** (``vr_mode``): each saved frame is also seen by two eyes, ``±vr_ipd/2 · cos(angle)`` to the side and turned
+``∓vr_eye_angle`` degrees toward the centre, through DD's fisheye lens: ``vr/{frame:05d}_l.png`` and ``_r.png``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from depth.base import DepthEstimator
+from render.config.plan import FrameParams
+from render.modes.base import FrameInit, InitSource, from_u8, to_u8
+from transforms.camera3d import warp3d, warp3d_vr_eye
+
+DEPTH_PNG_SCALE = 6553.5  # 16-bit depth maps: value = depth * 6553.5, so 0..10 depth units fill 0..65535
+
+
+@dataclass(frozen=True)
+class Turbo:
+    steps: int = 3
+    preroll: int = 10
+
+    def skips(self, frame: int) -> bool:
+        """An in-between frame: after the preroll, not a multiple of ``steps``."""
+        return frame > self.preroll and frame % self.steps != 0
+
+    def blend_factor(self, frame: int) -> float:
+        return ((frame % self.steps) + 1) / self.steps
+
+
+@dataclass(frozen=True)
+class Camera:
+    near: float = 200.0
+    far: float = 10000.0
+    padding_mode: str = "border"
+    sampling_mode: str = "bicubic"
+
+
+@dataclass
+class State3D:
+    previous: torch.Tensor | None = None  # what the next frame warps from (the pure diffused frame)
+    old: torch.Tensor | None = None  # turbo's old chain
+    new: torch.Tensor | None = None  # this frame's warp of previous (turbo blends the saved frame with it)
+
+
+def blend(a: torch.Tensor, weight: float, b: torch.Tensor) -> torch.Tensor:
+    """``weight*a + (1-weight)*b`` rounded to 8 bits, as ``cv2.addWeighted`` on the 8-bit frames."""
+    return torch.round((a * weight + b * (1 - weight)) * 255).clamp(0, 255) / 255
+
+
+class Mode3D:
+    def __init__(self, first_init: InitSource, depth: DepthEstimator, camera: Camera, *, turbo: Turbo | None = None,
+                 vr: tuple[float, float] | None = None, save_depth: bool = False):
+        self.first_init, self.depth, self.camera = first_init, depth, camera
+        self.turbo, self.vr, self.save_depth = turbo, vr, save_depth
+        self.state = State3D()
+        self._last_depth: torch.Tensor | None = None
+        self._depth_memo: tuple[torch.Tensor, torch.Tensor] | None = None  # (image, its depth)
+
+    def _depth_of(self, image: torch.Tensor) -> torch.Tensor:
+        """Depth of ``image``, reusing the last result for the same tensor: with VR, the saved frame's depth (for
+        the eye views) is also the depth the next frame warps it with."""
+        if self._depth_memo is None or self._depth_memo[0] is not image:
+            self._depth_memo = (image, self.depth(image))
+        return self._depth_memo[1]
+
+    def _warp(self, image: torch.Tensor, params: FrameParams, depth: torch.Tensor | None = None) -> torch.Tensor:
+        depth = self._depth_of(image) if depth is None else depth
+        translation = tuple(params[f"animation.translation_{a}"] for a in "xyz")
+        rotation = tuple(params[f"animation.rotation_3d_{a}"] for a in "xyz")
+        c = self.camera
+        warped = warp3d(image, depth, translation, rotation, fov=params["animation.fov"], near=c.near, far=c.far,
+                        padding_mode=c.padding_mode, sampling_mode=c.sampling_mode)
+        return warped.mul(255).to(torch.uint8).float().div(255)  # the 8-bit frame DD writes to prevFrameScaled.png
+
+    def prepare(self, params: FrameParams) -> FrameInit:
+        s, f = self.state, params.frame
+        if s.previous is None:
+            s.new = None
+            return FrameInit(self.first_init(params))
+        depth = self._depth_of(s.previous)
+        self._last_depth = depth
+        s.new = self._warp(s.previous, params, depth)
+        if self.turbo is not None and f == self.turbo.preroll:
+            s.old = s.new
+        elif self.turbo is not None and self.turbo.skips(f) and s.old is not None:
+            s.old = self._warp(s.old, params)
+            return FrameInit(blend(s.new, self.turbo.blend_factor(f), s.old), final=True, from_previous=True)
+        elif self.turbo is not None and f > self.turbo.preroll:
+            s.old = s.new
+        return FrameInit(s.new, from_previous=True)
+
+    def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        s, f = self.state, params.frame
+        if self.turbo is not None and self.turbo.skips(f) and s.old is not None:
+            s.previous = s.new  # the unblended warp feeds the next frame
+            return frame
+        s.previous = frame
+        if self.turbo is not None and f > 0 and s.new is not None:
+            return blend(frame, 1 / self.turbo.steps, s.new)
+        return frame
+
+    def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
+        images = {}
+        if self.save_depth and self._last_depth is not None:
+            depth = (self._last_depth[0, 0].float() * DEPTH_PNG_SCALE).clamp(0, 65535).round()
+            images[f"depth/{params.frame:05d}.png"] = depth.cpu().numpy().astype(np.uint16)
+        if self.vr is not None:
+            images.update(self._eye_views(saved, params))
+        self._last_depth = None
+        return images
+
+    def _eye_views(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
+        angle, ipd = self.vr
+        depth = self._depth_of(saved)
+        views = {}
+        for side, sign in (("l", -1.0), ("r", 1.0)):
+            origin = math.cos(math.radians(angle)) * ipd / 2 * sign
+            view = warp3d_vr_eye(saved, depth, (origin, 0.0, 0.0), (0.0, -sign * angle, 0.0),
+                                 fov=params["animation.fov"], near=self.camera.near, far=self.camera.far,
+                                 padding_mode=self.camera.padding_mode, sampling_mode=self.camera.sampling_mode)
+            views[f"vr/{params.frame:05d}_{side}.png"] = view[0].mul(255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        return views
+
+    def state_dict(self) -> dict:
+        return {"previous": to_u8(self.state.previous), "old": to_u8(self.state.old)}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        self.state = State3D(previous=from_u8(state["previous"], device), old=from_u8(state.get("old"), device))

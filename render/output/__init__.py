@@ -1,0 +1,1 @@
+"""What a run leaves behind: videos and exports, previews, plots, quality metrics, sweep summaries."""

@@ -1,0 +1,47 @@
+"""The videos of a finished run: the frames as an mp4, and the extras each mode asks for (VR side by side; video
+input's flow- or linear-blended export and the source's audio)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from render.config.plan import RenderPlan
+from render.config.schema import Config
+from render.output.video import mux_audio, stitch_side_by_side, stitch_video
+from render.run.run_dir import RunDir
+
+log = logging.getLogger(__name__)
+BLEND_EXPORTS = {"optical_flow": ("flow_blend", "_flow"), "linear": ("linear_blend", "_blend")}
+
+
+def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Path:
+    """Encode every video of the run; returns the main one."""
+    encode = dict(fps=plan.fps, crf=settings.output.crf, preset=settings.output.preset.value)
+    video = stitch_video(run.frames_dir, run.video_path, **encode)
+    made = [video]
+    if settings.animation.vr_mode:
+        made.append(stitch_side_by_side(run.root / "vr", _sibling(run, "_vr"), **encode))
+    if plan.video is not None:
+        blend = settings.animation.video_init_blend_mode.value
+        if blend in BLEND_EXPORTS:
+            from render.modes.video import blend_exports
+
+            folder, suffix = BLEND_EXPORTS[blend]
+            flows = getattr(mode, "flows", None) if blend == "optical_flow" else None
+            frames = blend_exports(run.frames_dir, run.root / folder, plan.n_frames, flows)
+            made.append(stitch_video(frames, _sibling(run, suffix), **encode))
+    length = plan.n_frames / plan.fps
+    if settings.audio.path:  # the song wins over a source video's own sound
+        for path in made:
+            mux_audio(path, Path(settings.audio.path).expanduser(), offset=settings.audio.offset,
+                      duration=min(length, settings.audio.duration or length))
+    elif plan.video is not None and plan.video.info.has_audio:
+        for path in made:
+            mux_audio(path, plan.video.path, duration=length)
+    for path in made:
+        log.info("video: %s", path)
+    return video
+
+
+def _sibling(run: RunDir, suffix: str) -> Path:
+    return run.video_path.with_name(f"{run.video_path.stem}{suffix}{run.video_path.suffix}")

@@ -1,0 +1,1 @@
+"""Running a render: the frame loop, session, checkpoints, resume, run record, run dir and signals."""

@@ -1,0 +1,124 @@
+"""``run.json``: what produced a run, how long each frame took and how it ended, plus a summary for the log.
+
+Rewritten atomically after every frame, so it is current even if the process is killed.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from render.disk.atomic import atomic_open
+from render.models import registry
+
+PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "open_clip_torch", "lpips", "opencv-python-headless",
+            "imageio-ffmpeg", "pillow", "scipy", "librosa", "scikit-image", "disco-anim")
+
+
+@dataclass
+class FrameTiming:
+    frame: int
+    seed: int
+    seconds: dict[str, float]  # by stage: prepare (warp, depth), generate, save
+
+
+@dataclass
+class RunRecord:
+    config: dict[str, Any]
+    git_commit: str | None
+    packages: dict[str, str]
+    device: str
+    model_files: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    frames: list[FrameTiming] = field(default_factory=list)
+    resumed_at: list[int] = field(default_factory=list)
+    status: str = "running"
+    video: str | None = None  # the main mp4, once stitched
+    metrics: dict[str, Any] = field(default_factory=dict)  # measured quality (render/output/quality.py), once finished
+    peak_rss_mb: float = 0.0
+    peak_gpu_mb: float | None = None
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    def add_frame(self, timing: FrameTiming) -> None:
+        self.frames = [f for f in self.frames if f.frame != timing.frame] + [timing]
+        self.update_memory()
+
+    def update_memory(self) -> None:
+        self.peak_rss_mb = max(self.peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            self.peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20
+
+    def write(self, path: Path) -> None:
+        with atomic_open(path, "w") as fh:
+            json.dump(asdict(self), fh, indent=2, default=str)
+
+    @classmethod
+    def read(cls, path: Path) -> "RunRecord":
+        data = json.loads(Path(path).read_text())
+        data["frames"] = [FrameTiming(**f) for f in data.get("frames", [])]
+        return cls(**data)
+
+    def summary(self) -> str:
+        """A few human-readable lines for the end of the log."""
+        n = len(self.frames)
+        stages: dict[str, float] = {}
+        for timing in self.frames:
+            for stage, seconds in timing.seconds.items():
+                stages[stage] = stages.get(stage, 0.0) + seconds
+        total = sum(stages.values())
+        per_stage = ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
+        lines = [f"status: {self.status}; {n} frame{'s' if n != 1 else ''} in {total:.1f} s"
+                 + (f" ({total / n:.2f} s/frame: {per_stage})" if n else ""),
+                 f"peak memory: {self.peak_rss_mb:.0f} MB RSS"
+                 + (f", {self.peak_gpu_mb:.0f} MB GPU" if self.peak_gpu_mb is not None else ""),
+                 f"device: {self.device}; git {self.git_commit or 'unknown'}"]
+        if self.resumed_at:
+            lines.append(f"resumed at frame(s) {', '.join(map(str, self.resumed_at))}")
+        return "\n".join(lines)
+
+
+def git_commit(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def model_file_entries(files: dict[str, Path]) -> dict[str, dict[str, str | None]]:
+    """Each weight file used, with its sha256 (through the registry's hash cache: a 2 GB file is hashed once)."""
+    entries = {}
+    for key, path in files.items():
+        sha = registry.file_sha256(Path(path)) if Path(path).is_file() else None
+        entries[key] = {"path": str(path), "sha256": sha}
+    return entries
+
+
+def new_record(config: dict, device: torch.device, code_dir: Path) -> RunRecord:
+    return RunRecord(config=config, git_commit=git_commit(code_dir), packages=package_versions(),
+                     device=describe_device(device))

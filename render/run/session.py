@@ -1,0 +1,117 @@
+"""A run's persistent side: its resolved config, per-frame checkpoints, the run record, and resuming."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from omegaconf import DictConfig, OmegaConf
+
+from render.config.plan import RenderPlan
+from render.config.schema import Config
+from render.config.validate import check_inputs, to_settings
+from render.modes.base import AnimationMode
+from render.run.checkpoint import Checkpoints, FrameState, restore_rng, rng_state
+from render.run.loop import FrameDone
+from render.run.record import FrameTiming, RunRecord, model_file_entries, new_record
+from render.run.resume import (
+    STATE_DIR,
+    ResumeError,
+    check_compatible,
+    check_done_frames_unchanged,
+    config_hash,
+    effective_config,
+)
+from render.run.run_dir import RunDir
+
+log = logging.getLogger(__name__)
+CODE_DIR = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ResumePoint:
+    state: FrameState
+    saved_config: dict  # the run's config as it was saved
+    record: RunRecord | None
+
+
+def load_resume_point(run_dir: Path) -> ResumePoint | None:
+    """The run's saved config and newest intact state, or None when it has not finished a frame yet."""
+    saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
+    state = Checkpoints(run_dir / STATE_DIR).latest()
+    if state is None:
+        return None
+    record_path = run_dir / "run.json"
+    record = RunRecord.read(record_path) if record_path.is_file() else None
+    if state.config_hash != config_hash(saved):
+        raise ResumeError(f"{run_dir}/config.yaml does not match the settings its state was made with; was it "
+                          f"edited? Restore it, or start a new run.")
+    return ResumePoint(state, saved, record)
+
+
+def resume_config(composed: DictConfig, run_dir: Path, overrides: Iterable[str]) -> tuple[DictConfig,
+                                                                                         ResumePoint | None]:
+    """The config to render with: the run's own when resuming (changes that alter frames refused)."""
+    if not composed.get("resume"):
+        return composed, None
+    point = load_resume_point(run_dir)
+    saved = OmegaConf.load(run_dir / "config.yaml")
+    effective = effective_config(composed, saved, overrides)
+    if point is not None:
+        check_compatible(point.saved_config, OmegaConf.to_container(effective))
+    return effective, point
+
+
+class RunSession:
+    """Writes ``config.yaml``, ``state/`` and ``run.json`` as frames finish; restores them when resuming."""
+
+    def __init__(self, run: RunDir, config: dict, plan: RenderPlan, point: ResumePoint | None):
+        self.run, self.config, self.plan, self.point = run, config, plan, point
+        self.checkpoints = Checkpoints(run.root / STATE_DIR)
+        self.hash = config_hash(config)
+        self.record = point.record if point is not None and point.record is not None else new_record(
+            config, plan.device, CODE_DIR)
+        self.record.config, self.record.status = config, "running"
+
+    @property
+    def start_frame(self) -> int:
+        return 0 if self.point is None else self.point.state.frame + 1
+
+    def check_plan(self) -> None:
+        """When resuming: frames already made must keep their parameters under the (possibly longer) plan."""
+        if self.point is None:
+            return
+        saved = OmegaConf.merge(OmegaConf.structured(Config), self.point.saved_config)
+        old_plan = check_inputs(to_settings(saved), quiet=True)
+        check_done_frames_unchanged(old_plan, self.plan, self.point.state.frame)
+
+    def begin(self, mode: AnimationMode, model_files: dict[str, Path]) -> None:
+        self.run.write_text(self.run.config_path, OmegaConf.to_yaml(self.config))
+        self.record.model_files = model_file_entries(model_files)
+        if self.point is not None:
+            mode.load_state_dict(self.point.state.mode, self.plan.device)
+            restore_rng(self.point.state.rng)
+            self.record.resumed_at.append(self.start_frame)
+            log.info("resuming %s at frame %d of %d", self.run.root, self.start_frame, self.plan.n_frames)
+        self.record.write(self.run.root / "run.json")
+
+    def frame_done(self, mode: AnimationMode):
+        """The loop's ``on_frame``: the checkpoint, then the record (a frame is done once its state is written)."""
+        def on_frame(done: FrameDone) -> None:
+            self.checkpoints.save(FrameState(frame=done.frame, seed=self.plan.seed, config_hash=self.hash,
+                                             mode=mode.state_dict(), rng=rng_state()))
+            self.record.add_frame(FrameTiming(done.frame, done.seed, done.seconds))
+            self.record.write(self.run.root / "run.json")
+        return on_frame
+
+    def finish(self, status: str) -> None:
+        self.record.status = status
+        self.record.finished = time.time()
+        self.record.update_memory()
+        self.record.write(self.run.root / "run.json")
+        log.info("run summary (%s):\n%s", self.run.root, self.record.summary())
+
+
+__all__ = ["ResumePoint", "RunSession", "resume_config", "ResumeError"]

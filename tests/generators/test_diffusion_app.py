@@ -1,0 +1,115 @@
+"""The diffusion generator end to end with model=tiny, model=auto's fallback, and refusal of missing real weights."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from render.app import render_animation
+from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.diffusion import samplers
+from render.output.video import probe_video
+
+TINY_DIFFUSION = ["model=tiny", "width=128", "height=64", "animation.max_frames=3", "seed=7", "model.steps=10",
+                  "output.preset=ultrafast"]
+
+
+def frames_of(run_dir):
+    return [np.asarray(Image.open(p)) for p in sorted((run_dir / "frames").glob("*.png"))]
+
+
+def test_tiny_diffusion_renders_a_video_deterministically(compose_config, tmp_path):
+    cfg = compose_config("animation=3d_zoom", *TINY_DIFFUSION)
+    result = render_animation(cfg, tmp_path / "a", progress=False)
+    assert probe_video(result.video).frames == 3
+    render_animation(cfg, tmp_path / "b", progress=False)
+    a, b = frames_of(tmp_path / "a"), frames_of(tmp_path / "b")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b)), "same config and seed must give the same frames"
+    render_animation(compose_config("animation=3d_zoom", *TINY_DIFFUSION, "seed=8"), tmp_path / "c", progress=False)
+    assert not np.array_equal(a[0], frames_of(tmp_path / "c")[0])
+
+
+def test_frames_use_dd_skip_steps_and_the_warped_init(compose_config, tmp_path, monkeypatch):
+    calls = []
+    original = samplers.prepare_start
+
+    def spy(schedule, noise, init=None, skip_steps=0):
+        calls.append((skip_steps, None if init is None else init.detach().clone()))
+        return original(schedule, noise, init, skip_steps)
+
+    monkeypatch.setattr("render.generators.diffusion.prepare_start", spy)
+    render_animation(compose_config("animation=2d_zoom", *TINY_DIFFUSION, "model.skip_steps=2",
+                                    "model.frames_skip_steps=60%", "output=png"), tmp_path, progress=False)
+    assert [skip for skip, _ in calls] == [2, 6, 6]  # frame 0: skip_steps; later frames: floor(10 * 60%)
+    assert calls[0][1] is None and calls[1][1] is not None  # frame 0 from noise, frame 1 from the warped frame 0
+    assert calls[1][1].min() >= -1 and calls[1][1].max() <= 1
+
+
+def test_guidance_changes_the_picture(compose_config, tmp_path):
+    base = ["animation=none", *TINY_DIFFUSION, "animation.max_frames=1", "output=png"]
+    render_animation(compose_config(*base), tmp_path / "guided", progress=False)
+    render_animation(compose_config(*base, "model.clip_guidance_scale=0", "model.range_scale=0"), tmp_path / "free",
+                     progress=False)
+    guided, free = frames_of(tmp_path / "guided")[0], frames_of(tmp_path / "free")[0]
+    assert np.abs(guided.astype(int) - free.astype(int)).mean() > 0.5
+
+
+def test_plms_and_symmetry_run(compose_config, tmp_path):
+    render_animation(compose_config("animation=none", *TINY_DIFFUSION, "model.diffusion_sampling_mode=plms",
+                                    "output=png", "animation.max_frames=1"), tmp_path / "plms", progress=False)
+    render_animation(compose_config("animation=none", *TINY_DIFFUSION, "model.use_horizontal_symmetry=true",
+                                    "model.transformation_percent=[0.5]", "output=png", "animation.max_frames=1"),
+                     tmp_path / "sym", progress=False)
+    assert len(frames_of(tmp_path / "plms")) == 1 and len(frames_of(tmp_path / "sym")) == 1
+
+
+def test_auto_falls_back_to_tiny_with_a_loud_warning(compose_config, tmp_path, caplog):
+    cfg = compose_config("animation=none", f"model.models_dir={tmp_path / 'empty'}", "model=auto")
+    with caplog.at_level(logging.WARNING):
+        plan = check_inputs(to_settings(cfg))
+    assert plan.diffusion.model.diffusion_model == "tiny"
+    assert (plan.width, plan.height) == (256, 128)  # the tiny preset's size
+    for name in ("512x512_diffusion_uncond_finetune_008100.pt", "secondary_model_imagenet_2.pth", "RN50.pt"):
+        assert name in caplog.text
+    assert "python -m render.models" in caplog.text
+
+
+def test_auto_uses_the_real_preset_when_its_files_are_present(compose_config, tmp_path):
+    from render.config.diffusion_plan import required_files
+    from render.config.presets import model_preset
+    from render.models import registry
+
+    for key in required_files(model_preset("disco512"), needs_lpips=True):
+        (tmp_path / registry.lookup(key).filename).write_bytes(b"placeholder")
+    plan = check_inputs(to_settings(compose_config(f"model.models_dir={tmp_path}", "model=auto")))
+    assert plan.diffusion.model.diffusion_model == "512x512_diffusion_uncond_finetune_008100"
+    assert plan.diffusion.fallback is None and plan.diffusion.missing == ()
+
+
+def test_named_real_preset_never_falls_back(compose_config, tmp_path):
+    cfg = compose_config("model=disco512", f"model.models_dir={tmp_path}", "model.download=false")
+    with pytest.raises(ConfigErrors) as info:
+        check_inputs(to_settings(cfg))
+    text = str(info.value)
+    assert "512x512_diffusion_uncond_finetune_008100.pt" in text and str(tmp_path) in text
+    assert "9c111ab89e214862b76e1fa6a1b3f1d329b1a88281885943d2cdbe357ad57648" in text  # its sha256
+
+
+@pytest.mark.parametrize("override, setting", [
+    ('model.cut_overview="[12]*400"', "model.cut_overview"),
+    ("model.frames_skip_steps=100%", "model.frames_skip_steps"),
+    ("model.skip_steps=20", "model.skip_steps"),
+    ("model.clip_models=[ViT-B-32]", "model.clip_models"),
+    ("model.clip_models=[NoSuchNet:openai]", "model.clip_models"),
+    ("model.diffusion_model=512x512_diffusion", "model.diffusion_model"),
+    ("model.precision=fp16", "model.precision"),
+])
+def test_model_settings_are_validated_before_loading(compose_config, override, setting):
+    if "fp16" in override and torch.cuda.is_available():
+        pytest.skip("fp16 is valid with CUDA")
+    with pytest.raises(ConfigErrors) as info:
+        check_inputs(to_settings(compose_config("model=tiny", "model.steps=20", override)))
+    assert setting in {i.setting for i in info.value.issues}

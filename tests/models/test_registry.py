@@ -1,0 +1,524 @@
+"""Model registry, verification and downloads, against a local HTTP server (no internet)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from render.models import download as dl
+from render.models import registry
+from render.models.cli import list_table, main
+from render.models.download import DownloadError, download, download_preset, ensure
+from render.models.registry import (ALIASES, PRESET_FILES, REGISTRY, ChecksumMismatch, MissingModelFiles, ModelFile,
+                             find, openclip_key, register, resolve, resolve_models_dir, verify)
+
+from conftest import ROOT  # noqa: E402
+DATA = random.Random(7).randbytes(300_000)
+SHA = hashlib.sha256(DATA).hexdigest()
+SLOW_S = 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A local file server with misbehaving routes: /<route>/<name>
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # clients hanging up on the slow and truncating routes are expected
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # one request per connection: closing it ends a truncated body
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        state = self.server.state
+        route, _, name = self.path.lstrip("/").partition("/")
+        record = {"route": route, "name": name, "range": self.headers.get("Range"), "sent": 0}
+        state["requests"].append(record)
+        body = state["files"].get(name)
+        if body is None or route == "missing":
+            return self._send(404, b"not found", record)
+        getattr(self, "_" + route.replace("-", "_"))(body, record)
+
+    def _send(self, status, body, record, headers=(), length=None, send=None):
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        for key, value in headers:
+            self.send_header(key, value)
+        self.end_headers()
+        out = body if send is None else body[:send]
+        self.wfile.write(out)
+        record["sent"] += len(out)
+
+    def _range(self, body, record):
+        match = re.fullmatch(r"bytes=(\d+)-", record["range"] or "")
+        if not match:
+            return self._send(200, body, record)
+        start = int(match[1])
+        if start >= len(body):
+            return self._send(416, b"", record, [("Content-Range", f"bytes */{len(body)}")])
+        self._send(206, body[start:], record, [("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")])
+
+    def _norange(self, body, record):
+        self._send(200, body, record)
+
+    def _truncate(self, body, record):  # always: full length announced, half sent, Range ignored
+        self._send(200, body, record, send=len(body) // 2)
+
+    def _truncate_once(self, body, record):
+        key = ("truncate-once", record["name"])
+        if sum((r["route"], r["name"]) == key for r in self.server.state["requests"]) == 1:
+            return self._send(200, body, record, send=len(body) // 3)
+        self._range(body, record)
+
+    def _corrupt(self, body, record):
+        self._send(200, bytes([body[0] ^ 0xFF]) + body[1:], record)
+
+    def _redirect(self, body, record):
+        self.send_response(302)
+        self.send_header("Location", f"/range/{record['name']}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _slow(self, body, record):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        time.sleep(SLOW_S)
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """Serves ``state['files'][name]`` at ``url(route, name)``; ``requests`` records what clients asked for."""
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    srv = _Server(("127.0.0.1", 0), _Handler)
+    srv.state = {"files": {"model.pt": DATA}, "requests": []}
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+
+    class Handle:
+        files = srv.state["files"]
+        requests = srv.state["requests"]
+
+        @staticmethod
+        def url(route, name="model.pt"):
+            return f"{base}/{route}/{name}"
+
+    yield Handle
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def entry(monkeypatch):
+    """Point the registry's 'secondary' entry at test URLs and the test file's sha256 (restored afterwards)."""
+    def make(*urls, key="secondary", sha256=SHA, size=None, prefix=None):
+        file = dataclasses.replace(REGISTRY[key], sha256=sha256, size=size, urls=tuple(urls), sha256_prefix=prefix)
+        monkeypatch.setitem(REGISTRY, key, file)
+        return file
+    return make
+
+
+@pytest.fixture
+def hash_calls(monkeypatch):
+    """Count calls of the streaming hash function."""
+    calls = []
+    real = registry.sha256_file
+
+    def counting(path):
+        calls.append(Path(path))
+        return real(path)
+    monkeypatch.setattr(registry, "sha256_file", counting)
+    return calls
+
+
+def fetch(file, folder, **kw):
+    return download(file, folder, progress=False, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The table
+
+
+DD_KEYS = ["256x256_diffusion_uncond", "512x512_diffusion_uncond_finetune_008100", "portrait_generator_v001",
+           "pixelartdiffusion_expanded", "pixel_art_diffusion_hard_256", "pixel_art_diffusion_soft_256",
+           "pixelartdiffusion4k", "watercolordiffusion_2", "watercolordiffusion", "PulpSciFiDiffusion", "secondary"]
+DD_OPENCLIP = [("ViT-B-32", "laion2b_e16"), ("ViT-B-32", "laion400m_e31"), ("ViT-B-32", "laion400m_e32"),
+               ("ViT-B-32-quickgelu", "laion400m_e31"), ("ViT-B-32-quickgelu", "laion400m_e32"),
+               ("ViT-B-16", "laion400m_e31"), ("ViT-B-16", "laion400m_e32"), ("RN50", "yfcc15m"), ("RN50", "cc12m"),
+               ("RN50-quickgelu", "yfcc15m"), ("RN50-quickgelu", "cc12m"), ("RN101", "yfcc15m"),
+               ("RN101-quickgelu", "yfcc15m")]
+OPENAI_CLIP = ["ViT-B/32", "ViT-B/16", "ViT-L/14", "ViT-L/14@336px", "RN50", "RN101", "RN50x4", "RN50x16", "RN50x64"]
+
+
+def test_dd_models_have_full_sha256_and_dd_file_names():
+    for key in DD_KEYS:
+        f = REGISTRY[key]
+        assert re.fullmatch(r"[0-9a-f]{64}", f.sha256), key
+        assert f.urls and all(u.startswith("https://") for u in f.urls), key
+        assert f.filename == f.urls[0].rsplit("/", 1)[1], key
+    assert REGISTRY["512x512_diffusion_uncond_finetune_008100"].sha256.startswith("9c111ab8")
+    assert REGISTRY["secondary"].sha256.endswith("84613a")
+    assert len(REGISTRY["secondary"].urls) == 3
+    assert {REGISTRY[k].kind for k in DD_KEYS} == {"diffusion", "secondary"}
+
+
+def test_openai_clip_sha256_is_the_url_path_component():
+    for key in OPENAI_CLIP:
+        f = REGISTRY[key]
+        assert f.kind == "clip"
+        assert f.urls[0] == f"https://openaipublic.azureedge.net/clip/models/{f.sha256}/{f.filename}"
+
+
+def test_prefix_only_entries_match_their_file_names():
+    # depth and flow modules register their own files (tested in test_depth_models.py, test_flow.py)
+    prefix_only = [f for f in REGISTRY.values() if f.sha256 is None and f.kind not in ("depth", "flow")]
+    assert {f.key for f in prefix_only} == {openclip_key(a, t) for a, t in DD_OPENCLIP} | {"vgg16"}
+    for f in prefix_only:
+        assert f.sha256_prefix and Path(f.filename).stem.endswith("-" + f.sha256_prefix), f.key
+    assert REGISTRY["vgg16"].urls == ("https://download.pytorch.org/models/vgg16-397923af.pth",)
+
+
+def test_openclip_entries_match_open_clips_own_table():
+    open_clip = pytest.importorskip("open_clip")
+    pretrained = open_clip.pretrained
+    by_url = {f.urls[0]: f.key for f in REGISTRY.values() if f.urls}
+    for arch, tag in open_clip.list_pretrained():  # every open_clip name of a registry file finds that file
+        url = pretrained.get_pretrained_cfg(arch, tag).get("url")
+        if url in by_url:
+            assert openclip_key(arch, tag) == by_url[url], (arch, tag)
+    for arch, tag in DD_OPENCLIP:
+        assert REGISTRY[openclip_key(arch, tag)].urls[0] == pretrained.get_pretrained_cfg(arch, tag)["url"], (arch, tag)
+    for key in OPENAI_CLIP:
+        arch = key.replace("/", "-").replace("@336px", "-336")
+        assert REGISTRY[openclip_key(arch, "openai")].urls[0] == pretrained.get_pretrained_cfg(arch, "openai")["url"]
+
+
+@pytest.mark.parametrize("preset", sorted(PRESET_FILES))
+def test_preset_file_lists_match_the_model_presets(preset):
+    from render.config.diffusion_plan import required_files
+    from render.config.presets import model_preset
+
+    assert PRESET_FILES[preset] == required_files(model_preset(preset), needs_lpips=True)
+
+
+def test_presets_aliases_and_resolve():
+    assert [f.key for f in resolve(["disco512"])] == ["512x512_diffusion_uncond_finetune_008100", "secondary",
+                                                      "ViT-B/32", "ViT-B/16", "RN50", "vgg16"]
+    assert [f.key for f in resolve(["disco256", "RN50", "disco512"])][:2] == ["256x256_diffusion_uncond", "secondary"]
+    assert len(resolve(["disco256", "disco512"])) == 7  # shared files once
+    assert all(target in REGISTRY for target in ALIASES.values())
+    assert openclip_key("RN50", "yfcc15m") == openclip_key("RN50-quickgelu", "yfcc15m") == "RN50-quickgelu/yfcc15m"
+    with pytest.raises(KeyError, match="did you mean.*ViT-B/32"):
+        resolve(["ViT-B/33"])
+
+
+def test_register_adds_entries_and_refuses_silent_replacement(monkeypatch):
+    monkeypatch.setattr(registry, "REGISTRY", dict(REGISTRY))
+    registry.REGISTRY.pop("my_depth", None)
+    midas = ModelFile("my_depth", "my_depth-2f21e586.pt", None, None, ("https://example.invalid/x.pt",),
+                      "depth", "a depth model", sha256_prefix="2f21e586")
+    assert register(midas) is midas and registry.REGISTRY["my_depth"] is midas
+    other = dataclasses.replace(midas, description="changed")
+    with pytest.raises(ValueError, match="already registered"):
+        register(other)
+    register(other, replace=True)
+    assert registry.REGISTRY["my_depth"].description == "changed"
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        dataclasses.replace(midas, sha256="abc")
+    with pytest.raises(ValueError, match="kind"):
+        dataclasses.replace(midas, kind="vae")
+    with pytest.raises(ValueError, match="plain file name"):
+        dataclasses.replace(midas, filename="../x.pt")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Where files live
+
+
+def test_models_dir_argument_beats_env_beats_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DISCO_ANIM_MODELS", raising=False)
+    assert resolve_models_dir() == tmp_path / "home/.cache/disco-anim/models"
+    monkeypatch.setenv("DISCO_ANIM_MODELS", str(tmp_path / "env"))
+    assert resolve_models_dir() == tmp_path / "env"
+    assert resolve_models_dir("") == tmp_path / "env"
+    assert resolve_models_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert resolve_models_dir("~/m") == tmp_path / "home/m"
+
+
+def test_find_uses_the_resolved_models_dir(monkeypatch, tmp_path):
+    f = REGISTRY["secondary"]
+    monkeypatch.setenv("DISCO_ANIM_MODELS", str(tmp_path))
+    assert find(f) is None
+    (tmp_path / f.filename).write_bytes(b"x")
+    assert find(f) == tmp_path / f.filename
+    assert find(f, tmp_path / "elsewhere") is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verification
+
+
+def test_verify_mismatch_names_file_hashes_and_fix(entry, tmp_path):
+    f = entry()
+    path = tmp_path / f.filename
+    path.write_bytes(DATA[:-1])
+    with pytest.raises(ChecksumMismatch) as info:
+        verify(path, f)
+    message = str(info.value)
+    for needle in (str(path), SHA, hashlib.sha256(DATA[:-1]).hexdigest(), "Delete", "python -m render.models"):
+        assert needle in message
+
+
+def test_verify_hashes_a_file_once_then_trusts_the_sidecar_until_it_changes(entry, tmp_path, hash_calls):
+    f = entry()
+    path = tmp_path / f.filename
+    path.write_bytes(DATA)
+    assert verify(path, f) and verify(path, f) and verify(path, f)
+    assert len(hash_calls) == 1
+    assert registry.sidecar_path(path).is_file()
+    path.write_bytes(DATA[:-1] + b"!")  # same size, new content
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with pytest.raises(ChecksumMismatch):
+        verify(path, f)
+    assert len(hash_calls) == 2
+
+
+def test_verify_checks_a_published_prefix_and_skips_without_any_hash(entry, tmp_path, caplog):
+    path = tmp_path / "secondary_model_imagenet_2.pth"
+    path.write_bytes(DATA)
+    assert verify(path, entry(sha256=None, prefix=SHA[:8]))
+    with pytest.raises(ChecksumMismatch, match="prefix"):
+        verify(path, entry(sha256=None, prefix="00000000" if not SHA.startswith("0") else "ffffffff"))
+    caplog.set_level("WARNING", logger="render.models.registry")
+    assert verify(path, entry(sha256=None, prefix=None)) is False
+    assert "not verified" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Downloads
+
+
+def test_download_good(server, entry, tmp_path, capsys):
+    f = entry(server.url("range"))
+    path = download(f, tmp_path, progress=True)
+    assert path == tmp_path / f.filename and path.read_bytes() == DATA
+    assert not dl.part_path(path).exists()
+    assert registry.cached_sha256(path) == SHA  # the download recorded its hash
+    err = capsys.readouterr().err
+    assert f.filename in err and "293k" in err  # tqdm bar with the total (300000 B)
+
+
+def test_download_resumes_a_partial_file_with_a_range_request(server, entry, tmp_path):
+    f = entry(server.url("range"))
+    dl.part_path(tmp_path / f.filename).write_bytes(DATA[:123_456])
+    path = fetch(f, tmp_path)
+    assert [r["range"] for r in server.requests] == ["bytes=123456-"]
+    assert server.requests[0]["sent"] == len(DATA) - 123_456
+    assert path.read_bytes() == DATA and verify(path, f)
+
+
+def test_download_restarts_cleanly_when_the_server_ignores_range(server, entry, tmp_path):
+    f = entry(server.url("norange"))
+    dl.part_path(tmp_path / f.filename).write_bytes(DATA[:100_000])
+    path = fetch(f, tmp_path)
+    assert path.read_bytes() == DATA
+    assert len(server.requests) == 1  # the 200 body replaced the part; it was not appended and re-fetched
+
+
+def test_download_of_an_already_complete_part_accepts_416(server, entry, tmp_path):
+    f = entry(server.url("range"))
+    dl.part_path(tmp_path / f.filename).write_bytes(DATA)
+    assert fetch(f, tmp_path).read_bytes() == DATA
+    assert [r["range"] for r in server.requests] == [f"bytes={len(DATA)}-"]
+
+
+def test_download_follows_redirects_and_keeps_the_range(server, entry, tmp_path):
+    f = entry(server.url("redirect"))
+    dl.part_path(tmp_path / f.filename).write_bytes(DATA[:5000])
+    assert fetch(f, tmp_path).read_bytes() == DATA
+    assert [(r["route"], r["range"]) for r in server.requests] == [("redirect", "bytes=5000-"),
+                                                                   ("range", "bytes=5000-")]
+
+
+def test_dropped_connection_is_resumed_within_one_download(server, entry, tmp_path):
+    f = entry(server.url("truncate-once"))
+    path = fetch(f, tmp_path)
+    assert path.read_bytes() == DATA
+    assert [r["range"] for r in server.requests] == [None, f"bytes={len(DATA) // 3}-"]
+
+
+def test_truncating_server_gives_a_clear_error_and_the_next_run_resumes(server, entry, tmp_path):
+    f = entry(server.url("truncate"))
+    with pytest.raises(DownloadError) as info:
+        fetch(f, tmp_path)
+    message = str(info.value)
+    assert server.url("truncate") in message and f"closed after {len(DATA) // 2} of {len(DATA)} bytes" in message
+    assert "resumes" in message and not (tmp_path / f.filename).exists()
+    f = entry(server.url("range"))
+    assert fetch(f, tmp_path).read_bytes() == DATA
+    assert server.requests[-1]["range"] == f"bytes={len(DATA) // 2}-"
+
+
+def test_corrupt_download_is_deleted_and_the_next_url_used(server, entry, tmp_path):
+    f = entry(server.url("corrupt"))
+    with pytest.raises(DownloadError, match="sha256 mismatch") as info:
+        fetch(f, tmp_path)
+    assert server.url("corrupt") in str(info.value)
+    assert not (tmp_path / f.filename).exists() and not dl.part_path(tmp_path / f.filename).exists()
+    f = entry(server.url("corrupt"), server.url("range"))
+    assert fetch(f, tmp_path).read_bytes() == DATA
+
+
+def test_corrupt_resumed_part_is_downloaded_again_whole(server, entry, tmp_path):
+    f = entry(server.url("range"))
+    dl.part_path(tmp_path / f.filename).write_bytes(b"\0" * 1000)  # e.g. left by a mirror serving another file
+    assert fetch(f, tmp_path).read_bytes() == DATA
+    assert [r["range"] for r in server.requests] == ["bytes=1000-", None]
+
+
+def test_falls_back_to_the_second_url_after_404(server, entry, tmp_path):
+    f = entry(server.url("missing"), server.url("range"))
+    assert fetch(f, tmp_path).read_bytes() == DATA
+    assert [r["route"] for r in server.requests] == ["missing", "range"]
+
+
+def test_error_lists_every_url_and_why(server, entry, tmp_path):
+    f = entry(server.url("missing"), server.url("corrupt"), "http://127.0.0.1:9/refused")
+    with pytest.raises(DownloadError) as info:
+        fetch(f, tmp_path)
+    lines = str(info.value).splitlines()
+    assert any(server.url("missing") in ln and "HTTP 404" in ln for ln in lines)
+    assert any(server.url("corrupt") in ln and "sha256 mismatch" in ln for ln in lines)
+    assert any("127.0.0.1:9/refused" in ln and "cannot connect" in ln for ln in lines)
+
+
+def test_a_stalled_server_times_out(server, entry, tmp_path):
+    f = entry(server.url("slow"), server.url("range"))
+    start = time.monotonic()
+    assert fetch(f, tmp_path, timeout=0.2).read_bytes() == DATA
+    assert time.monotonic() - start < SLOW_S
+    with pytest.raises(DownloadError, match="timed out"):
+        fetch(entry(server.url("slow")), tmp_path / "other", timeout=0.2)
+
+
+def test_present_file_is_not_downloaded_again(server, entry, tmp_path, hash_calls):
+    f = entry(server.url("range"))
+    fetch(f, tmp_path)
+    fetch(f, tmp_path)
+    ensure(["secondary"], tmp_path)
+    assert len(server.requests) == 1 and len(hash_calls) == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ensure, presets and the command
+
+
+def test_ensure_returns_verified_paths(entry, tmp_path):
+    entry("http://127.0.0.1:9/never")
+    (tmp_path / "secondary_model_imagenet_2.pth").write_bytes(DATA)
+    assert ensure(["secondary"], tmp_path) == {"secondary": tmp_path / "secondary_model_imagenet_2.pth"}
+
+
+def test_missing_files_message_says_where_and_how(entry, tmp_path):
+    f = entry("https://a.example/s.pth", "https://b.example/s.pth", size=len(DATA))
+    with pytest.raises(MissingModelFiles) as info:
+        ensure(["secondary", "RN50"], tmp_path)
+    message = str(info.value)
+    assert [x.key for x in info.value.files] == ["secondary", "RN50"]
+    for needle in ("2 model files are missing", "secondary", f.filename, SHA, str(tmp_path / f.filename),
+                   "https://a.example/s.pth", "https://b.example/s.pth", f"{len(DATA)} bytes",
+                   "RN50.pt", REGISTRY["RN50"].sha256, REGISTRY["RN50"].urls[0],
+                   f"python -m render.models secondary RN50 --models-dir {tmp_path}", "DISCO_ANIM_MODELS"):
+        assert needle in message, needle
+
+
+def test_ensure_downloads_when_allowed_and_reports_failures(server, entry, tmp_path):
+    entry(server.url("range"))
+    assert ensure(["secondary"], tmp_path, allow_download=True, progress=False)["secondary"].read_bytes() == DATA
+    entry(server.url("missing"))
+    with pytest.raises(MissingModelFiles, match="(?s)downloading failed.*HTTP 404"):
+        ensure(["secondary"], tmp_path / "empty", allow_download=True, progress=False)
+
+
+def test_ensure_with_a_corrupt_file(server, entry, tmp_path):
+    entry(server.url("range"))
+    path = tmp_path / "secondary_model_imagenet_2.pth"
+    path.write_bytes(b"garbage")
+    with pytest.raises(ChecksumMismatch):
+        ensure(["secondary"], tmp_path)
+    ensure(["secondary"], tmp_path, allow_download=True, progress=False)
+    assert path.read_bytes() == DATA
+
+
+def test_download_preset_fetches_every_file_of_the_preset(server, entry, tmp_path):
+    for i, key in enumerate(PRESET_FILES["disco512"]):
+        server.files[f"f{i}"] = body = DATA[i:]
+        entry(server.url("range", f"f{i}"), key=key, sha256=hashlib.sha256(body).hexdigest())
+    paths = download_preset("disco512", tmp_path, progress=False)
+    assert list(paths) == PRESET_FILES["disco512"]
+    assert all(p.read_bytes() == DATA[i:] for i, p in enumerate(paths.values()))
+    with pytest.raises(KeyError, match="disco256"):
+        download_preset("disco1024", tmp_path)
+
+
+def test_list_shows_present_missing_and_corrupt(entry, tmp_path, capsys):
+    f = entry()
+    assert main(["--list", "--models-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path) in out and "disco512 = " in out
+    assert all(key in out for key in REGISTRY)
+
+    def status(key):
+        return next(ln for ln in list_table(tmp_path).splitlines() if ln.startswith(key + " "))
+
+    assert status("secondary").endswith("missing") and f.filename in status("secondary")
+    path = tmp_path / f.filename
+    path.write_bytes(DATA)
+    assert status("secondary").endswith("present, not checked yet") and "293.0 KB" in status("secondary")
+    verify(path, f)
+    assert status("secondary").endswith("present, verified")
+    entry(sha256="0" * 64)
+    assert status("secondary").endswith("present, CORRUPT (sha256 mismatch)")
+    assert status("RN50").endswith("missing")
+
+
+def test_command_downloads_and_reports(server, entry, tmp_path, capsys):
+    entry(server.url("range"))
+    assert main(["secondary", "--models-dir", str(tmp_path), "--no-progress"]) == 0
+    assert f"secondary: {tmp_path / 'secondary_model_imagenet_2.pth'}" in capsys.readouterr().out
+    entry(server.url("missing"))
+    assert main(["secondary", "--models-dir", str(tmp_path / "x"), "--no-progress"]) == 1
+    assert "HTTP 404" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["ViT-B/33"])
+    assert info.value.code == 2 and "did you mean" in capsys.readouterr().err
+
+
+def test_module_entry_point_lists(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "render.models", "--list", "--models-dir", str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "512x512_diffusion_uncond_finetune_008100" in result.stdout and "missing" in result.stdout
+    # depth and flow files are described by their own modules and listed (and downloadable) too
+    assert all(key in result.stdout for key in ("dpt_large", "adabins_nyu", "raft_large_C_T_SKHT_V2"))
