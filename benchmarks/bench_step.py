@@ -60,13 +60,13 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def build_unet(impl: str) -> torch.nn.Module:
     """DD's 512x512 UNet: guided-diffusion's in float32 (ref), or ours at ``model.precision=auto``."""
+    from render.config import precision
     from render.diffusion.unet import UNET_CONFIGS, UNetModel
-    from render.generators.networks import resolve_precision
 
     cfg = UNET_CONFIGS[UNET]
     with torch.device("meta"):
         if impl == "ours":
-            model = UNetModel(cfg, precision=resolve_precision("auto", torch.device("cpu")), channels_last=True,
+            model = UNetModel(cfg, precision=precision.choose_unet("auto", precision.probe(torch.device("cpu"))).value, channels_last=True,
                               use_checkpoint=True)
         else:
             with warnings.catch_warnings():
@@ -266,9 +266,9 @@ def reference_step(unet, cond_fn):
 
 def our_guidance(secondary, clips, precisions=None, skip_augs=False):
     """ClipGuidance as the diffusion generator builds it, on the same (re-randomised) networks."""
+    from render.config import precision
     from render.diffusion.schedule import DiffusionSchedule
-    from render.generators.networks import resolve_precision
-    from render.guidance.clip_models import ClipPerceptor, ClipSpec
+    from render.guidance.clip_models import ClipPerceptor, ClipSpec, auto_cpu_precision
     from render.guidance.cond import ClipGuidance, CutSchedules, GuidanceSettings, SecondaryX0
     from render.guidance.cutouts import dango_augmentations
     from render.guidance.targets import Targets
@@ -277,7 +277,8 @@ def our_guidance(secondary, clips, precisions=None, skip_augs=False):
     perceptors = []
     for arch, model in zip(CLIPS, clips):
         spec = ClipSpec(arch, "openai")
-        precision = (precisions or {}).get(arch) or resolve_precision("auto", torch.device("cpu"), clip=spec)
+        precision = (precisions or {}).get(arch) or precision.choose_clip(
+            "auto", precision.probe(torch.device("cpu")), auto_cpu_precision(spec)).value
         perceptors.append(ClipPerceptor(spec, model, precision=precision))
     cuts = CutSchedules(_cut(CUTS["cut_overview"]), _cut(CUTS["cut_innercut"]), _cut(CUTS["cut_ic_pow"], False),
                         _cut(CUTS["cut_icgray_p"], False))
