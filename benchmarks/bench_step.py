@@ -54,20 +54,28 @@ CUTS = dict(cut_overview="[12]*400+[4]*600", cut_innercut="[4]*400+[12]*600", cu
 PROMPT_WEIGHTS = (1.0, 1.0)  # DD's default frame prompts: two texts of weight 1
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# The rows: (implementation, UNet precision, CLIP precision). "auto" is what model.precision=auto and
+# model.clip_precision=auto choose on the device (render/config/precision.py). DD runs everything in fp32 on a CPU and
+# the UNet (convert_to_fp16) and OpenAI CLIPs in fp16 on CUDA.
+ROWS = {"ref fp32": ("ref", "fp32", "fp32"), "ref fp16": ("ref", "fp16", "fp16"), "ours fp32": ("ours", "fp32", "fp32"),
+        "ours fp16": ("ours", "fp16", "fp16"), "ours auto": ("ours", "auto", "auto")}
+DEVICE_ROWS = {"cpu": ("ref fp32", "ours fp32", "ours auto"),
+               "cuda": ("ref fp32", "ref fp16", "ours fp32", "ours fp16", "ours auto")}
+DD_ROW = {"cpu": "ref fp32", "cuda": "ref fp16"}  # what Disco Diffusion itself runs on that device
+SAME_PRECISION = {"ours fp32": "ref fp32", "ours fp16": "ref fp16"}
+DD_FRAME = (1280, 768, 100)  # DD's default frame and its guided steps (250 steps, frames_skip_steps 60%)
 
 
 # ------------------------------------------------------------------------------------------------ weights
 
-def build_unet(impl: str) -> torch.nn.Module:
-    """DD's 512x512 UNet: guided-diffusion's in float32 (ref), or ours at ``model.precision=auto``."""
+def build_unet(impl: str, precision: str, device: torch.device) -> torch.nn.Module:
+    """DD's 512x512 UNet: guided-diffusion's (fp16 as DD converts it: ``convert_to_fp16``), or ours."""
     from render.diffusion.unet import UNET_CONFIGS, UNetModel
-    from render.generators.networks import resolve_precision
 
     cfg = UNET_CONFIGS[UNET]
     with torch.device("meta"):
         if impl == "ours":
-            model = UNetModel(cfg, precision=resolve_precision("auto", torch.device("cpu")), channels_last=True,
-                              use_checkpoint=True)
+            model = UNetModel(cfg, precision=precision, channels_last=True, use_checkpoint=True)
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
@@ -75,34 +83,36 @@ def build_unet(impl: str) -> torch.nn.Module:
             model = create_model(cfg.image_size, cfg.model_channels, cfg.num_res_blocks, learn_sigma=True,
                                  attention_resolutions="32,16,8", num_head_channels=cfg.num_head_channels,
                                  resblock_updown=True, use_scale_shift_norm=True, use_checkpoint=True,
-                                 use_fp16=False)
-    model = model.to_empty(device="cpu")
-    return fill_(model).eval().requires_grad_(False)
+                                 use_fp16=precision == "fp16")
+    model = fill_(model.to_empty(device="cpu"))
+    if impl == "ref" and precision == "fp16":
+        model.convert_to_fp16()
+    return model.to(device).eval().requires_grad_(False)
 
 
-def build_secondary() -> torch.nn.Module:
+def build_secondary(device: torch.device = torch.device("cpu")) -> torch.nn.Module:
     from render.diffusion.secondary import SecondaryDiffusionImageNet2
 
-    return fill_(SecondaryDiffusionImageNet2()).eval().requires_grad_(False)
+    return fill_(SecondaryDiffusionImageNet2()).to(device).eval().requires_grad_(False)
 
 
-def build_clip(arch: str) -> torch.nn.Module:
+def build_clip(arch: str, device: torch.device = torch.device("cpu")) -> torch.nn.Module:
     """An open_clip CLIP in OpenAI's architecture (QuickGELU), float32, weights re-randomised."""
     import open_clip
 
     model = open_clip.create_model(f"{arch}-quickgelu", device="cpu", precision="fp32")
-    return fill_(model).eval().requires_grad_(False)
+    return fill_(model).to(device).eval().requires_grad_(False)
 
 
-def random_targets(embed_dim: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+def random_targets(embed_dim: int, index: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(1000 + index)
     embeds = torch.randn(len(PROMPT_WEIGHTS), embed_dim, generator=gen)
     weights = torch.tensor(PROMPT_WEIGHTS)
-    return embeds, weights / weights.sum().abs()
+    return embeds.to(device), (weights / weights.sum().abs()).to(device)
 
 
-def start_image(size: int) -> torch.Tensor:
-    return torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(7))
+def start_image(size: int, device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    return torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(7)).to(device)
 
 
 # ------------------------------------------------------------------------------------------------ the reference
@@ -195,8 +205,8 @@ class RefCondFn:
         with torch.enable_grad():
             x = x.detach().requires_grad_()
             n = x.shape[0]
-            alpha = torch.tensor(d.sqrt_alphas_cumprod[self.cur_t], dtype=torch.float32)
-            sigma = torch.tensor(d.sqrt_one_minus_alphas_cumprod[self.cur_t], dtype=torch.float32)
+            alpha = torch.tensor(d.sqrt_alphas_cumprod[self.cur_t], dtype=torch.float32, device=x.device)
+            sigma = torch.tensor(d.sqrt_one_minus_alphas_cumprod[self.cur_t], dtype=torch.float32, device=x.device)
             cosine_t = self.alpha_sigma_to_t(alpha, sigma)
             out = self.secondary(x, cosine_t[None].repeat([n])).pred
             fac = d.sqrt_one_minus_alphas_cumprod[self.cur_t]
@@ -209,7 +219,8 @@ class RefCondFn:
                                       else model.visual.image_size, int(self.overview[k]), int(self.innercut[k]),
                                       float(self.ic_pow[k]), float(self.icgray[k]), self.skip_augs)
                     clip_in = self.normalize(cuts(x_in.add(1).div(2)))
-                    image_embeds = model.encode_image(clip_in).float()
+                    dtype = next(model.parameters()).dtype  # DD's OpenAI CLIPs cast their input to fp16 on CUDA
+                    image_embeds = model.encode_image(clip_in.to(dtype)).float()
                     dists = _spherical_dist(image_embeds.unsqueeze(1), embeds.unsqueeze(0))
                     dists = dists.view([int(self.overview[k]) + int(self.innercut[k]), n, -1])
                     losses = dists.mul(weights).sum(2).mean(0)
@@ -245,13 +256,14 @@ def reference_diffusion():
 
 def reference_cond_fn(secondary, clips, skip_augs=False) -> RefCondFn:
     diffusion = reference_diffusion()
-    targets = [(model, *random_targets(model.visual.output_dim, i)) for i, model in enumerate(clips)]
+    device = next(secondary.parameters()).device
+    targets = [(model, *random_targets(model.visual.output_dim, i, device)) for i, model in enumerate(clips)]
     return RefCondFn(diffusion, secondary, targets, skip_augs)
 
 
 def reference_step(unet, cond_fn):
     diffusion = cond_fn.diffusion
-    t = torch.tensor([INDEX])
+    t = torch.tensor([INDEX], device=next(unet.parameters()).device)
 
     def step(x):
         cond_fn.cur_t = INDEX
@@ -265,27 +277,30 @@ def reference_step(unet, cond_fn):
 # ------------------------------------------------------------------------------------------------ ours
 
 def our_guidance(secondary, clips, precisions=None, skip_augs=False):
-    """ClipGuidance as the diffusion generator builds it, on the same (re-randomised) networks."""
+    """ClipGuidance as the diffusion generator builds it, on the same (re-randomised) networks; ``precisions``:
+    the CLIP precision per architecture, or "auto" (what the plan chooses on this device)."""
+    from render.config import precision
     from render.diffusion.schedule import DiffusionSchedule
-    from render.generators.networks import resolve_precision
-    from render.guidance.clip_models import ClipPerceptor, ClipSpec
+    from render.guidance.clip_models import ClipPerceptor, ClipSpec, auto_cpu_precision
     from render.guidance.cond import ClipGuidance, CutSchedules, GuidanceSettings, SecondaryX0
     from render.guidance.cutouts import dango_augmentations
     from render.guidance.targets import Targets
 
     schedule = DiffusionSchedule.for_steps(STEPS)
+    device = next(secondary.parameters()).device
     perceptors = []
     for arch, model in zip(CLIPS, clips):
         spec = ClipSpec(arch, "openai")
-        precision = (precisions or {}).get(arch) or resolve_precision("auto", torch.device("cpu"), clip=spec)
-        perceptors.append(ClipPerceptor(spec, model, precision=precision))
+        value = (precisions or {}).get(arch, "auto")
+        value = precision.choose_clip(value, precision.probe(device), auto_cpu_precision(spec)).value
+        perceptors.append(ClipPerceptor(spec, model, precision=value))
     cuts = CutSchedules(_cut(CUTS["cut_overview"]), _cut(CUTS["cut_innercut"]), _cut(CUTS["cut_ic_pow"], False),
                         _cut(CUTS["cut_icgray_p"], False))
     guidance = ClipGuidance(alphas_cumprod=schedule.alphas_cumprod, model_time=schedule.model_time,
                             predict_x0=SecondaryX0(secondary, schedule.alphas_cumprod), perceptors=perceptors,
                             settings=GuidanceSettings(**GUIDANCE), cuts=cuts,
                             augment=None if skip_augs else dango_augmentations("3d"))
-    targets = [Targets(*random_targets(p.model.visual.output_dim, i)) for i, p in enumerate(perceptors)]
+    targets = [Targets(*random_targets(p.model.visual.output_dim, i, device)) for i, p in enumerate(perceptors)]
     guidance.set_frame(targets, None, 0.0)
     return schedule, guidance
 
@@ -301,58 +316,78 @@ def our_step(unet, schedule, guidance):
     return step
 
 
-def build(impl: str):
-    """The step function of one implementation, with its networks."""
-    secondary = build_secondary()
-    clips = [build_clip(arch) for arch in CLIPS]
-    unet = build_unet(impl)
+def build(row: str, device: torch.device):
+    """The step function of one row (implementation and precisions), with its networks on ``device``."""
+    from render.config import precision
+
+    impl, unet_precision, clip_precision = ROWS[row]
+    secondary = build_secondary(device)  # fp32 on both sides, as DD runs it
+    clips = [build_clip(arch, device) for arch in CLIPS]
     if impl == "ref":
-        return reference_step(unet, reference_cond_fn(secondary, clips))
-    schedule, guidance = our_guidance(secondary, clips)
-    return our_step(unet, schedule, guidance)
+        if clip_precision == "fp16":
+            clips = [c.half() for c in clips]
+        return reference_step(build_unet(impl, unet_precision, device), reference_cond_fn(secondary, clips))
+    if unet_precision == "auto":
+        unet_precision = precision.choose_unet("auto", precision.probe(device)).value
+    schedule, guidance = our_guidance(secondary, clips, {arch: clip_precision for arch in CLIPS})
+    return our_step(build_unet(impl, unet_precision, device), schedule, guidance)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 # ------------------------------------------------------------------------------------------------ workers
 
 def time_worker(args) -> dict:
-    """Both steps in this process, alternated after a warm-up each; then the two steps' outputs under the same
-    seed."""
-    x = start_image(args.size)
-    steps = {impl: build(impl) for impl in ("ref", "ours")}
-    times = {impl: [] for impl in steps}
-    for impl, step in steps.items():
+    """Every row's step in this process, alternated after a warm-up each; then each output under the same seed,
+    against the reference of the same precision."""
+    device = torch.device(args.device)
+    x = start_image(args.size, device)
+    steps = {row: build(row, device) for row in DEVICE_ROWS[device.type]}
+    times = {row: [] for row in steps}
+    for step in steps.values():
         step(x)  # warm-up
     for _ in range(args.repeats):
-        for impl, step in steps.items():
-            times[impl].append(time_once(lambda: step(x)))
+        for row, step in steps.items():
+            times[row].append(time_once(lambda: (step(x), _sync(device))))
     samples = {}
-    for impl, step in steps.items():
+    for row, step in steps.items():
         torch.manual_seed(0)
-        samples[impl] = step(x)
-    return {"times": times, "sample_rel_error": rel_error(samples["ours"], samples["ref"])}
+        samples[row] = step(x).float().cpu()
+    errors = {row: rel_error(samples[row], samples[SAME_PRECISION.get(row, DD_ROW[device.type])])
+              for row in steps if row.startswith("ours")}
+    return {"times": times, "sample_rel_error": errors}
 
 
 def memory_worker(args) -> dict:
-    """One implementation alone: build, a warm-up step and one more; the process's peak resident set."""
-    x = start_image(args.size)
-    step = build(args.impl)
+    """One row alone: build, a warm-up step and one more; the peak resident set, or on CUDA the peak of
+    ``torch.cuda.max_memory_allocated`` (the caching allocator's live tensors)."""
+    device = torch.device(args.device)
+    x = start_image(args.size, device)
+    step = build(args.impl, device)
     step(x)
     step(x)
-    return {"peak_rss": peak_rss()}
+    if device.type == "cuda":
+        return {"peak": torch.cuda.max_memory_allocated(device)}
+    return {"peak": peak_rss()}
 
 
 def agreement_worker(args) -> dict:
     """The guidance gradients of both cond_fns at the first step, with torch's generator seeded identically before
     each call (both draw the same crops, flips, affines, noise and jitter), with and without augmentations; ours
     at its chosen precisions and all in float32."""
-    secondary = build_secondary()
-    clips = [build_clip(arch) for arch in CLIPS]
-    x = start_image(args.size)
-    index = torch.tensor([INDEX])
+    device = torch.device(args.device)
+    secondary = build_secondary(device)
+    clips = [build_clip(arch, device) for arch in CLIPS]
+    x = start_image(args.size, device)
+    index = torch.tensor([INDEX], device=device)
     out = {}
     for skip_augs in (False, True):
         ref = reference_cond_fn(secondary, clips, skip_augs)
-        t = torch.tensor([float(ref.diffusion.timestep_map[INDEX]) * 1000.0 / ref.diffusion.original_num_steps])
+        t = torch.tensor([float(ref.diffusion.timestep_map[INDEX]) * 1000.0 / ref.diffusion.original_num_steps],
+                         device=device)
         torch.manual_seed(3)
         expected = ref(x, t)
         for label, precisions in (("fp32", {arch: "fp32" for arch in CLIPS}), ("auto", None)):
@@ -361,7 +396,7 @@ def agreement_worker(args) -> dict:
             torch.manual_seed(3)
             got = guidance(x, index)
             key = f"{'skip_augs' if skip_augs else 'augs'}/{label}"
-            out[key] = {"rel_error": rel_error(got, expected), "cosine": cosine(got, expected)}
+            out[key] = {"rel_error": rel_error(got.cpu(), expected.cpu()), "cosine": cosine(got.cpu(), expected.cpu())}
             print(key, out[key], file=sys.stderr, flush=True)
     return out
 
@@ -372,27 +407,52 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def child(args, role: str, impl: str = "") -> dict:
     argv = ["--worker", role, "--impl", impl, "--size", str(args.size), "--repeats", str(args.repeats),
-            "--threads", str(args.threads)]
+            "--threads", str(args.threads), "--device", args.device]
     return run_worker("benchmarks.bench_step", argv, args.threads, f"{role} {impl}")
 
 
-def table(times: dict, rss: dict) -> str:
-    lines = ["| step | median s | min s | max s | speed-up vs reference | peak RSS GB | RSS vs reference |",
-             "|" + "---|" * 7]
-    ref_med = statistics.median(times["ref"])
-    for impl, label in (("ref", "reference (guided-diffusion fp32 + DD cond_fn, fp32 CLIPs)"),
-                        ("ours", "ours (sample_ddim + ScoreGuidance + ClipGuidance)")):
-        med = statistics.median(times[impl])
-        lines.append(f"| {label} | {med:.2f} | {min(times[impl]):.2f} | {max(times[impl]):.2f} | "
-                     f"{ref_med / med:.2f}x | {rss[impl] / 1e9:.2f} | {rss[impl] / rss['ref']:.2f} |")
+ROW_LABELS = {"ref fp32": "reference: guided-diffusion fp32 + DD's cond_fn, fp32 CLIPs (DD on a CPU)",
+              "ref fp16": "reference: guided-diffusion convert_to_fp16 + DD's cond_fn, fp16 CLIPs (DD on CUDA)",
+              "ours fp32": "ours, UNet fp32, CLIPs fp32", "ours fp16": "ours, UNet fp16, CLIPs fp16",
+              "ours auto": "ours, precision=auto and clip_precision=auto"}
+
+
+def table(times: dict, peaks: dict, device: str, size: int, auto: str) -> str:
+    """One row per configuration: speed against the reference of the same precision and against what DD runs on
+    this device (the latter compares different precisions where the row's differ from DD's: see ``precision``)."""
+    dd = DD_ROW[device]
+    memory = "peak GPU GB" if device == "cuda" else "peak RSS GB"
+    lines = [f"| row | precision (UNet/CLIP) | median s | min s | max s | vs ref same precision | vs DD on {device} "
+             f"| {memory} | memory vs DD | est. s per DD frame |", "|" + "---|" * 10]
+    scale = DD_FRAME[0] * DD_FRAME[1] / size**2 * DD_FRAME[2]
+    for row, values in times.items():
+        med = statistics.median(values)
+        same = SAME_PRECISION.get(row)
+        vs_same = f"{statistics.median(times[same]) / med:.2f}x" if same in times else "-"
+        vs_dd = f"{statistics.median(times[dd]) / med:.2f}x" if row != dd else "1.00x"
+        precision = auto if row == "ours auto" else "/".join(ROWS[row][1:])
+        peak = peaks.get(row)
+        mem = f"{peak / 1e9:.2f} | {peak / peaks[dd]:.2f}" if peak and peaks.get(dd) else "- | -"
+        lines.append(f"| {ROW_LABELS[row]} | {precision} | {med:.2f} | {min(values):.2f} | {max(values):.2f} | "
+                     f"{vs_same} | {vs_dd} | {mem} | {med * scale:.0f} |")
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
+def auto_label(device: torch.device) -> str:
+    from render.config import precision
+    from render.guidance.clip_models import ClipSpec, auto_cpu_precision
+
+    hw = precision.probe(device)
+    clips = {precision.choose_clip("auto", hw, auto_cpu_precision(ClipSpec(a, "openai"))).value for a in CLIPS}
+    return f"{precision.choose_unet('auto', hw).value}/{'+'.join(sorted(clips))}"
+
+
+def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256, help="frame side in pixels (DD's default is 1280x768)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed steps per implementation, after a warm-up")
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per row, after a warm-up")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--skip-memory", action="store_true", help="timings and agreement only")
     parser.add_argument("--worker", choices=["time", "memory", "agree"], help=argparse.SUPPRESS)
     parser.add_argument("--impl", help=argparse.SUPPRESS)
@@ -401,24 +461,30 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
         worker = {"time": time_worker, "memory": memory_worker, "agree": agreement_worker}[args.worker]
         print(json.dumps(worker(args)))
-        return
+        return ""
+    device = torch.device(args.device)
     timing = child(args, "time")
     print(f"timings: {timing}", file=sys.stderr, flush=True)
-    rss = {}
+    peaks = {}
     if not args.skip_memory:
-        for impl in ("ref", "ours"):
-            rss[impl] = child(args, "memory", impl)["peak_rss"]
-            print(f"peak RSS {impl}: {rss[impl] / 1e9:.2f} GB", file=sys.stderr, flush=True)
+        for row in DEVICE_ROWS[device.type]:
+            peaks[row] = child(args, "memory", row)["peak"]
+            print(f"peak memory {row}: {peaks[row] / 1e9:.2f} GB", file=sys.stderr, flush=True)
     agreement = child(args, "agree")
-    print(f"\nOne guided DDIM step (step {INDEX} of {STEPS}: {CUTS['cut_overview']} overviews -> 12, 4 inner crops, "
-          f"cutn_batches {GUIDANCE['cutn_batches']}, CLIPs {', '.join(CLIPS)}), frame {args.size}x{args.size}, "
-          f"{args.threads} threads, torch {torch.__version__}; {args.repeats} timed steps each\n")
-    if rss:
-        print(table(timing["times"], rss))
-    print(f"\nstep output (x_(t-1)) under the same seed: relative L2 error {timing['sample_rel_error']:.1e}")
-    print("\n| guidance gradient vs reference cond_fn | rel. L2 error | cosine |\n|---|---|---|")
-    for key, value in agreement.items():
-        print(f"| {key} | {value['rel_error']:.1e} | {value['cosine']:.6f} |")
+    lines = [f"One guided DDIM step (step {INDEX} of {STEPS}: {CUTS['cut_overview']} overviews -> 12, 4 inner crops, "
+             f"cutn_batches {GUIDANCE['cutn_batches']}, CLIPs {', '.join(CLIPS)}), frame {args.size}x{args.size} on "
+             f"{args.device}, {args.threads} threads, torch {torch.__version__}; {args.repeats} timed steps per row, "
+             f"alternated in one process. The last column scales the median to DD's default frame "
+             f"({DD_FRAME[0]}x{DD_FRAME[1]}, {DD_FRAME[2]} guided steps) by pixel count.", "",
+             table(timing["times"], peaks, device.type, args.size, auto_label(device)), "",
+             "| step output (x_(t-1)) under the same seed | rel. L2 error vs reference |", "|---|---|"]
+    lines += [f"| {row} vs {SAME_PRECISION.get(row, DD_ROW[device.type])} | {err:.1e} |"
+              for row, err in timing["sample_rel_error"].items()]
+    lines += ["", "| guidance gradient vs reference cond_fn | rel. L2 error | cosine |", "|---|---|---|"]
+    lines += [f"| {key} | {value['rel_error']:.1e} | {value['cosine']:.6f} |" for key, value in agreement.items()]
+    report = "\n".join(lines)
+    print(report)
+    return report
 
 
 if __name__ == "__main__":

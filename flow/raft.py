@@ -215,7 +215,7 @@ def _resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     if device.type != "cuda":
         return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"  # native bf16 only
 
 
 def _weights_path(variant: str, path, weights: str | None, models_dir, allow_download: bool) -> Path:

@@ -8,7 +8,7 @@ from typing import Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
-from render.builders import animated_schedules, build_generator, build_mode
+from render.builders import animated_schedules, build_generator, build_mode, weight_files_used
 from render.config.plan import RenderPlan
 from render.config.validate import check_inputs, to_settings
 from render.output.exports import stitch_outputs
@@ -53,7 +53,7 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     # 3. Build the mode and the generator; a resumed run gets its mode state and RNG states back.
     mode = build_mode(settings, plan, plan.device)
     generator = build_generator(settings, plan, plan.device, progress=progress)
-    session.begin(mode, plan.diffusion.files if plan.diffusion is not None else {})
+    session.begin(mode, weight_files_used(plan, generator))
 
     # 4. Render the frames not yet done, checkpointing each; a signal stops after the current frame.
     stop = stop or GracefulStop()

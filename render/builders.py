@@ -8,7 +8,7 @@ import torch
 
 from depth.base import DepthEstimator, FlatDepth
 from render.config.depth_plan import DepthPlan
-from render.config.flow_plan import FlowPlan
+from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan
 from render.config.plan import RenderPlan
 from render.config.schema import Config, FlowConfig, schedule_fields
 from render.disk.images import from_uint8, load_image
@@ -63,7 +63,7 @@ def _build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> Ani
 def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first_init: InitSource) -> Mode3D:
     anim, depth = settings.animation, settings.depth
     estimator = build_depth_estimator(plan.depth, device, flat_value=depth.flat_value,
-                                      precision=depth.precision.value, models_dir=settings.model.models_dir,
+                                      precision=plan.precision("depth"), models_dir=settings.model.models_dir,
                                       allow_download=settings.model.download)
     camera = Camera(near=anim.near_plane, far=anim.far_plane, padding_mode=anim.padding_mode.value,
                     sampling_mode=anim.sampling_mode.value)
@@ -73,7 +73,7 @@ def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first
 
 
 def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: float = 1.0,
-                          precision: str = "auto", models_dir: str | None = None,
+                          precision: str = "fp32", models_dir: str | None = None,
                           allow_download: bool = False) -> DepthEstimator:
     """The estimator of a depth plan, its model loaded once (files downloaded first when allowed)."""
     if plan.name == "flat":
@@ -82,8 +82,6 @@ def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: 
 
     if plan.missing:
         ensure(plan.missing, models_dir, allow_download=allow_download)
-    if precision == "auto":
-        precision = "fp16" if device.type == "cuda" else "fp32"
     midas_path = None if plan.name == "tiny" else plan.files[plan.name]  # tiny: seeded random weights
     midas = MidasDepth(build_midas(plan.name, midas_path), plan.name, device, precision)
     if plan.midas_weight >= 1.0:
@@ -107,8 +105,8 @@ def build_video_mode(settings: Config, plan: RenderPlan, device: torch.device):
     frames = SourceFrames(plan.video, flow_cache_root(settings)).ensure()
     flows = None
     if anim.video_init_flow_warp or anim.video_init_blend_mode.value == "optical_flow":
-        estimator = build_flow_estimator(plan.flow, settings.flow, device, models_dir=settings.model.models_dir,
-                                         allow_download=settings.model.download)
+        estimator = build_flow_estimator(plan.flow, settings.flow, device, precision=plan.precision("flow"),
+                                         models_dir=settings.model.models_dir, allow_download=settings.model.download)
         flows = PairFlows(frames, estimator, FlowCache(flow_cache_root(settings)))
     consistency = None
     if anim.video_init_check_consistency:
@@ -119,8 +117,8 @@ def build_video_mode(settings: Config, plan: RenderPlan, device: torch.device):
                      previews=settings.flow.save_previews, device=device)
 
 
-def build_flow_estimator(plan: FlowPlan, cfg: FlowConfig, device: torch.device, *, models_dir: str | None = None,
-                         allow_download: bool = False):
+def build_flow_estimator(plan: FlowPlan, cfg: FlowConfig, device: torch.device, *, precision: str = "fp32",
+                         models_dir: str | None = None, allow_download: bool = False):
     """The estimator a flow plan names, its network (RAFT) loaded once."""
     from flow.estimators import DisFlow, FarnebackFlow
 
@@ -130,8 +128,18 @@ def build_flow_estimator(plan: FlowPlan, cfg: FlowConfig, device: torch.device, 
         return FarnebackFlow()
     from flow.raft import RaftFlow
 
-    return RaftFlow(plan.name.split("_")[1], device=device, precision=cfg.precision.value,
+    return RaftFlow(plan.name.split("_")[1], device=device, precision=precision,
                     num_flow_updates=cfg.raft_iters, models_dir=models_dir, allow_download=allow_download)
+
+
+def weight_files_used(plan: RenderPlan, generator: FrameGenerator) -> dict[str, Path]:
+    """Every weight file the run loaded (for run.json, with its sha256): the generator's, depth's and flow's."""
+    files = dict(getattr(generator, "weight_files", {}))
+    if plan.depth is not None:
+        files.update(plan.depth.files)
+    if plan.flow is not None and plan.flow.file is not None:
+        files[RAFT_WEIGHTS[plan.flow.name]] = plan.flow.file
+    return files
 
 
 def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
@@ -143,6 +151,6 @@ def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
         from render.generators.diffusion import DiffusionGenerator
         from render.generators.networks import load_networks
 
-        networks = load_networks(plan.diffusion, device, progress=progress)
+        networks = load_networks(plan.diffusion, device, plan.precisions, progress=progress)
         return DiffusionGenerator(networks, plan, plan.diffusion, settings.animation.mode.value, progress=progress)
     raise ValueError(f"generator={name!r} is not implemented")

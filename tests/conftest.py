@@ -56,3 +56,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run only where CUDA is (``python -m benchmarks.gpu_check`` runs them there)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run python -m benchmarks.gpu_check on one)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

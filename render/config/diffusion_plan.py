@@ -17,10 +17,10 @@ import torch
 
 from render.config.presets import model_preset
 from render.config.schema import ModelConfig
-from render.guidance.clip_models import TINY_CLIPS, ClipModelError, ClipSpec
+from render.guidance.clip_models import ClipModelError, ClipSpec
 from render.guidance.cond import CutSchedules
 from render.guidance.cut_schedules import CutScheduleError, parse_cut_schedule
-from render.models import registry
+from render.models import openclip_files, registry
 
 log = logging.getLogger(__name__)
 TINY = "tiny"
@@ -42,6 +42,7 @@ class DiffusionPlan:
     frames_skip_steps: int  # steps skipped on frames that start from the previous frame
     files: dict[str, Path]  # registry key -> path in the models folder (present, or to be downloaded there)
     missing: tuple[str, ...] = ()  # keys to download before building
+    hub_missing: tuple[str, ...] = ()  # ARCH:TAG of CLIPs the registry does not list, for open_clip to fetch
     fallback: str | None = None  # why auto fell back to tiny
     notes: list[str] = field(default_factory=list)
 
@@ -64,11 +65,27 @@ def required_files(model: ModelConfig, needs_lpips: bool) -> list[str]:
             keys.append(registry.lookup("secondary").key)
     for name in model.clip_models:
         spec = ClipSpec.parse(name)
-        if not spec.is_tiny:
+        if not spec.is_tiny and registry_clip(spec):
             keys.append(registry.lookup(f"{spec.arch}/{spec.tag}").key)
     if needs_lpips and not tiny:
         keys.append(registry.lookup(LPIPS_FILE).key)
     return keys
+
+
+def registry_clip(spec: ClipSpec) -> bool:
+    """Whether the registry lists this CLIP's file (else open_clip's own table is asked)."""
+    try:
+        registry.lookup(f"{spec.arch}/{spec.tag}")
+        return True
+    except KeyError:
+        return False
+
+
+def hub_clips(model: ModelConfig) -> list[openclip_files.OpenClipFile]:
+    """The CLIPs that come through open_clip's download: known to open_clip, not to the registry."""
+    specs = [ClipSpec.parse(name) for name in model.clip_models]
+    files = [openclip_files.lookup(s.arch, s.tag) for s in specs if not s.is_tiny and not registry_clip(s)]
+    return [f for f in files if f is not None]  # an unknown tag is reported by the checks
 
 
 def plan_diffusion(model: ModelConfig, *, init_image: bool, device: torch.device) -> tuple[DiffusionPlan | None,
@@ -79,13 +96,14 @@ def plan_diffusion(model: ModelConfig, *, init_image: bool, device: torch.device
     _check_numbers(model, device, problems)
     cuts = _cut_schedules(model, problems)
     skip = _frames_skip(model, problems)
-    files, missing = {}, []
+    files, missing, hub_files, hub_missing = {}, [], {}, []
     if not problems:
         files, missing = _locate(model, init_image, problems)
+        hub_files, hub_missing = _locate_hub(model, problems)
     if problems:
         return None, problems
-    return DiffusionPlan(model=model, cuts=cuts, frames_skip_steps=skip, files=files, missing=tuple(missing),
-                         fallback=fallback), problems
+    return DiffusionPlan(model=model, cuts=cuts, frames_skip_steps=skip, files={**files, **hub_files},
+                         missing=tuple(missing), hub_missing=tuple(hub_missing), fallback=fallback), problems
 
 
 def _needs_lpips(model: ModelConfig, init_image: bool) -> bool:
@@ -101,10 +119,13 @@ def _resolve_auto(model: ModelConfig, init_image: bool) -> tuple[ModelConfig, st
     except (KeyError, ClipModelError):
         return model, None  # reported by the checks below
     missing = [registry.lookup(k) for k in keys if registry.find(registry.lookup(k), models_dir) is None]
-    if not missing:
+    hub_missing = [f for f in hub_clips(model) if openclip_files.find(f, model.models_dir) is None]
+    if not missing and not hub_missing:
         return replace(model, name=f"auto ({model.diffusion_model})"), None
-    lines = "\n".join(f"    {f.filename}  ->  {registry.target_path(f, models_dir)}" for f in missing)
-    reason = (f"model=auto: {len(missing)} weight file(s) missing in {models_dir}, so this run uses model=tiny "
+    lines = "\n".join([f"    {f.filename}  ->  {registry.target_path(f, models_dir)}" for f in missing] +
+                      [f"    CLIP {f.key} from {f.source}  ->  {openclip_files.folder(models_dir)}" for f in hub_missing])
+    reason = (f"model=auto: {len(missing) + len(hub_missing)} weight file(s) missing in {models_dir}, so this run uses "
+              f"model=tiny "
               f"(small random networks: the pictures will not be meaningful).\n{lines}\n"
               f"  Get them with `python -m render.models {' '.join(f.key for f in missing)}` "
               f"(or set model.models_dir / ${registry.MODELS_DIR_ENV}), or choose model=tiny to silence this.")
@@ -138,10 +159,12 @@ def _check_clip(name: str, problems: list[Problem]) -> None:
     if spec.arch not in open_clip.list_models():
         problems.append(Problem("model.clip_models", name, f"open_clip has no architecture {spec.arch!r}", fix))
         return
-    try:
-        registry.lookup(f"{spec.arch}/{spec.tag}")
-    except KeyError as exc:
-        problems.append(Problem("model.clip_models", name, str(exc).strip('"'), fix))
+    if registry_clip(spec) or openclip_files.lookup(spec.arch, spec.tag) is not None:
+        return
+    tags = openclip_files.known_tags(spec.arch)
+    problems.append(Problem("model.clip_models", name, f"neither the model registry nor open_clip has pretrained "
+                            f"weights {spec.tag!r} for {spec.arch}; open_clip's tags for it: "
+                            f"{', '.join(tags) or 'none'}", fix))
 
 
 def _check_numbers(model: ModelConfig, device: torch.device, problems: list[Problem]) -> None:
@@ -205,6 +228,22 @@ def _locate(model: ModelConfig, init_image: bool, problems: list[Problem]) -> tu
         message = registry.missing_files_message([registry.lookup(k) for k in missing], models_dir, {})
         problems.append(Problem("model.name", model.name, f"weight files are missing:\n{message}",
                                 "download them (model.download=true when online), or use model=tiny"))
+    return files, missing
+
+
+def _locate_hub(model: ModelConfig, problems: list[Problem]) -> tuple[dict[str, Path], list[str]]:
+    """CLIPs from open_clip's table: the file when open_clip fetched it before, else to be fetched at build."""
+    files, missing = {}, []
+    for file in hub_clips(model):
+        path = openclip_files.find(file, model.models_dir)
+        if path is not None:
+            files[file.key] = path
+        elif model.download:
+            missing.append(file.key)
+        else:
+            problems.append(Problem("model.clip_models", file.key, openclip_files.missing_message(
+                file, model.models_dir), "set model.download=true (online) to fetch it once, or choose a CLIP "
+                "from `python -m render.models --list`"))
     return files, missing
 
 

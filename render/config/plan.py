@@ -1,7 +1,7 @@
 """What every frame gets: its schedule values, prompts and seed, computed once before rendering starts."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from render.config.depth_plan import DepthPlan
     from render.config.diffusion_plan import DiffusionPlan
     from render.config.flow_plan import FlowPlan
+    from render.config.precision import PrecisionChoice
 
 SEED_MODULUS = 2**32
 
@@ -66,11 +67,18 @@ class RenderPlan:
     audio: "AudioFeatures | None" = None  # the song's per-frame features (audio.path), muxed into the videos
     seed_offset: int = 0
     seed_stride: int = 1
+    precisions: Mapping[str, "PrecisionChoice"] = field(default_factory=dict)  # per model: value and reason
 
     def frame_seed(self, frame: int) -> int:
         """Disco Diffusion's seed sequence: ``seed + offset + stride*frame`` (kept in 32 bits); 2D/3D ``seed +
         frame``, video input ``seed + frame + 1`` or a constant seed (see ``render.config.validate._seed_policy``)."""
         return (self.seed + self.seed_offset + self.seed_stride * frame) % SEED_MODULUS
+
+    def precision(self, model: str) -> str:
+        """The precision chosen for ``model`` (``unet``, ``clip ARCH:TAG``, ``depth``, ``flow``); fp32 when the run
+        has no such model."""
+        choice = self.precisions.get(model)
+        return choice.value if choice is not None else "fp32"
 
     def params(self, frame: int) -> FrameParams:
         if not 0 <= frame < self.n_frames:

@@ -173,11 +173,12 @@ class ModelConfig:
     use_vertical_symmetry: bool = setting(False, "mirror the top half at transformation_percent (DDIM)")
     use_horizontal_symmetry: bool = setting(False, "mirror the left half at transformation_percent (DDIM)")
     transformation_percent: List[float] = setting([0.09], "points of the sampling run where symmetry is applied")
-    precision: Precision = setting(Precision["auto"], "UNet and secondary model precision: auto (bf16 on CUDA "
-                                                      "and CPU), fp32, bf16, fp16 (CUDA only)")
-    clip_precision: Precision = setting(Precision["auto"], "CLIP image-encoder precision: auto (fp16 on CUDA; on "
-                                                           "CPU bf16 for ViTs and ResNets, fp32 for other towers, "
-                                                           "as measured in benchmarks/bench_step.py)")
+    precision: Precision = setting(Precision["auto"], "UNet precision (the secondary model stays fp32): auto (bf16 "
+                                                      "where the GPU or CPU has native bf16, else fp16 on CUDA as "
+                                                      "DD, fp32 on CPU; README Precision), fp32, bf16, fp16 (CUDA)")
+    clip_precision: Precision = setting(Precision["auto"], "CLIP image-encoder precision: auto (fp16 on CUDA; on a "
+                                                           "CPU with native bf16, bf16 for ViTs and ResNets, else "
+                                                           "fp32), fp32, bf16, fp16 (CUDA)")
     use_checkpoint: bool = setting(True, "gradient checkpointing in the UNet (memory for speed)")
     channels_last: bool = setting(True, "channels-last memory layout for the convolutions")
     models_dir: Optional[str] = setting(None, "where weight files live (default $DISCO_ANIM_MODELS or "
@@ -220,8 +221,8 @@ class FlowConfig:
     dis_preset: DisPreset = setting(DisPreset["fine"], "OpenCV DIS quality: ultrafast, fast, medium, fine (medium "
                                                      "refined to full resolution: sharper occlusion masks)")
     raft_iters: int = setting(20, "RAFT refinement iterations (DD: 20)")
-    precision: Precision = setting(Precision["auto"], "RAFT precision: auto (fp16 on CUDA, fp32 on CPU), fp32, "
-                                                      "bf16, fp16")
+    precision: Precision = setting(Precision["auto"], "RAFT precision: auto (bf16 on GPUs with native bf16, else "
+                                                      "fp16 on CUDA; fp32 on CPU), fp32, bf16, fp16")
     cache_dir: Optional[str] = setting(None, "where computed flow is kept, keyed by the video's content, size and "
                                              "backend (default ~/.cache/disco-anim/flow)")
     save_previews: bool = setting(False, "write flow (colour wheel) and consistency-mask images per frame into "

@@ -21,11 +21,14 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from flow.extract import VideoInputError, probe_video
+from render.config import precision
 from render.config.depth_plan import DepthPlan, plan_depth
-from render.config.diffusion_plan import DiffusionPlan, plan_diffusion
-from render.config.flow_plan import FlowPlan, plan_flow
+from render.config.diffusion_plan import DiffusionPlan, hub_clips, plan_diffusion
+from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan, plan_flow
 from render.config.plan import SEED_MODULUS, RenderPlan, VideoSource
 from render.config.schema import Config, schedule_fields
+from render.guidance.clip_models import ClipSpec, auto_cpu_precision
+from render.models import registry
 from transforms.keyframes import VALUE_NAMES, ScheduleError, parse_schedule
 from transforms.prompts import PromptSchedule, evaluate_prompt_schedule
 
@@ -128,6 +131,8 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     seed = _seed(cfg, issues)
     if output_dir is not None and not issues:
         _check_output_dir(output_dir, n_frames, width, height, issues)
+    if not issues:
+        _check_weight_files(weight_files(diffusion, depth, flow), issues)
     if issues:
         raise ConfigErrors(issues)
     for fallback in (diffusion and diffusion.fallback, depth and depth.fallback):
@@ -137,9 +142,34 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
         log.info("%s", flow.note)
     if video is not None:
         video = dataclasses.replace(video, size=(width, height))
+    precisions = choose_precisions(cfg, device, diffusion, depth, flow)
+    for choice in precisions.values():
+        if choice.warning and not quiet:
+            log.warning("%s", choice.warning)
     return RenderPlan(n_frames=n_frames, width=width, height=height, fps=fps, seed=seed, schedules=schedules,
                       text_prompts=text, image_prompts=image, device=device, diffusion=diffusion, depth=depth,
-                      video=video, flow=flow, audio=audio, **_seed_policy(cfg))
+                      video=video, flow=flow, audio=audio, precisions=precisions, **_seed_policy(cfg))
+
+
+def choose_precisions(cfg: Config, device: torch.device, diffusion: DiffusionPlan | None, depth: DepthPlan | None,
+                      flow: FlowPlan | None) -> dict[str, precision.PrecisionChoice]:
+    """Each model's precision, from the settings and what the device can do (render/config/precision.py)."""
+    wanted = []
+    if diffusion is not None:
+        model = diffusion.model
+        wanted.append(("unet", lambda hw: precision.choose_unet(model.precision.value, hw)))
+        for name in model.clip_models:
+            spec = ClipSpec.parse(name)
+            wanted.append((f"clip {spec.name}", lambda hw, spec=spec: precision.choose_clip(
+                model.clip_precision.value, hw, auto_cpu_precision(spec))))
+    if depth is not None and depth.name != "flat":
+        wanted.append(("depth", lambda hw: precision.choose_depth(cfg.depth.precision.value, hw)))
+    if flow is not None and flow.name.startswith("raft"):
+        wanted.append(("flow", lambda hw: precision.choose_flow(cfg.flow.precision.value, hw)))
+    if not wanted:
+        return {}
+    hw = precision.probe(device)
+    return {name: choose(hw) for name, choose in wanted}
 
 
 AUTO_FRAMES = "auto"
@@ -255,6 +285,37 @@ def _check_diffusion(cfg: Config, device: torch.device, issues: list[ConfigIssue
     renamed = _video_override_names(cfg)
     issues += [ConfigIssue(renamed.get(p.setting, p.setting), p.value, p.problem, p.fix) for p in problems]
     return plan
+
+
+def weight_files(diffusion: DiffusionPlan | None, depth: DepthPlan | None,
+                 flow: FlowPlan | None) -> list[tuple[str, str, Path]]:
+    """``(setting, registry key, path)`` of every weight file the plans use that is on disk already."""
+    found = []
+    if diffusion is not None:
+        hub = {f.key for f in hub_clips(diffusion.model)}  # checked by open_clip's download, not by sha256 here
+        found += [("model.name", key, path) for key, path in diffusion.files.items()
+                  if key not in diffusion.missing and key not in hub]
+    if depth is not None:
+        found += [("depth.name", key, path) for key, path in depth.files.items() if key not in depth.missing]
+    if flow is not None and flow.file is not None and not flow.missing:
+        found.append(("flow.name", RAFT_WEIGHTS[flow.name], flow.file))
+    return found
+
+
+def _check_weight_files(files: list[tuple[str, str, Path]], issues: list[ConfigIssue]) -> None:
+    """Each file against its sha256 before any model is built; the digest is cached beside the file (keyed by size
+    and mtime), so a big file is hashed on its first use only."""
+    for setting, key, path in files:
+        file = registry.lookup(key)
+        try:
+            registry.verify(path, file)
+        except registry.ChecksumMismatch as exc:
+            issues.append(ConfigIssue(setting, str(path), f"weight file {file.filename} is not the published file "
+                                      f"{key!r}: {exc.summary}", exc.fix))
+        except OSError as exc:
+            issues.append(ConfigIssue(setting, str(path), f"weight file {file.filename} cannot be read: "
+                                      f"{exc.strerror or exc}", f"check its permissions, or delete it and run "
+                                      f"{registry.download_command([file], path.parent)}"))
 
 
 def _check_camera(cfg: Config, issues: list[ConfigIssue]) -> None:

@@ -48,6 +48,7 @@ class DiffusionGenerator:
         model = diffusion.model
         self.model, self.plan, self.diffusion, self.progress = model, plan, diffusion, progress
         self.perceptors = list(networks.perceptors)  # also what the run's CLIP similarity is measured with
+        self.weight_files = dict(networks.files)  # what was loaded, for the run record
         self.schedule = DiffusionSchedule.for_steps(model.steps)
         self.denoiser = EpsDenoiser(networks.unet, self.schedule, clip_denoised=model.clip_denoised)
         self.guidance = ClipGuidance(

@@ -7,16 +7,18 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from torch import nn
 
 from render.config.diffusion_plan import TINY, DiffusionPlan
+from render.config.precision import PrecisionChoice
 from render.diffusion.secondary import SecondaryDiffusionImageNet2
 from render.diffusion.unet import UNET_CONFIGS, UNetConfig, UNetModel, load_unet
-from render.guidance.clip_models import ClipPerceptor, ClipSpec, auto_cpu_precision, load_clip
+from render.guidance.clip_models import ClipPerceptor, ClipSpec, load_clip
 from render.guidance.lpips_loss import build_lpips
-from render.models import registry
+from render.models import openclip_files, registry
 from render.models.download import ensure
 
 log = logging.getLogger(__name__)
@@ -46,40 +48,30 @@ def rerandomize_(module: nn.Module, seed: int, std: float = 0.02) -> nn.Module:
     return module
 
 
-def resolve_precision(value: str, device: torch.device, *, for_clip: bool = False,
-                      clip: ClipSpec | None = None) -> str:
-    """``auto``: bf16 for the UNet (faster on CPU and GPU). For a CLIP model's image encoder (``clip``, or
-    ``for_clip`` for an unnamed one): fp16 on CUDA; on CPU the choice measured per architecture,
-    :func:`render.guidance.clip_models.auto_cpu_precision` (bf16 for ViTs and ResNets, fp32 otherwise)."""
-    if value != "auto":
-        return value
-    if clip is not None or for_clip:
-        if device.type == "cuda":
-            return "fp16"
-        return auto_cpu_precision(clip) if clip is not None else "fp32"
-    return "bf16"
-
-
-def load_networks(plan: DiffusionPlan, device: torch.device, *, progress: bool = True) -> Networks:
-    model = plan.model
+def load_networks(plan: DiffusionPlan, device: torch.device, precisions: Mapping[str, PrecisionChoice], *,
+                  progress: bool = True) -> Networks:
+    """``precisions``: the plan's choice per model (``unet``, ``clip ARCH:TAG``; render/config/precision.py)."""
+    model, files = plan.model, dict(plan.files)
     if plan.missing:
         ensure(plan.missing, model.models_dir, allow_download=model.download, progress=progress)
+    for key in plan.hub_missing:  # CLIPs the registry does not list: open_clip fetches them into the models folder
+        arch, tag = key.split(":", 1)
+        files[key] = openclip_files.fetch(openclip_files.lookup(arch, tag), model.models_dir)
     tiny = model.diffusion_model == TINY
-    precision = resolve_precision(model.precision.value, device)
-    unet = _unet(model.diffusion_model, plan.files, precision, model.use_checkpoint, model.channels_last)
-    secondary = _secondary(tiny, plan.files) if model.use_secondary_model else None
-    perceptors = [load_clip(spec, _clip_file(spec, plan.files), device,
-                            resolve_precision(model.clip_precision.value, device, clip=spec))
+    precision = precisions["unet"].value
+    unet = _unet(model.diffusion_model, files, precision, model.use_checkpoint, model.channels_last)
+    secondary = _secondary(tiny, files) if model.use_secondary_model else None
+    perceptors = [load_clip(spec, _clip_file(spec, files), device, precisions[f"clip {spec.name}"].value)
                   for spec in map(ClipSpec.parse, model.clip_models)]
     lpips = None
     if model.frames_scale or model.init_scale:
-        lpips = build_lpips(None if tiny else plan.files.get("vgg16"), device)
+        lpips = build_lpips(None if tiny else files.get("vgg16"), device)
     unet = unet.to(device)
     if secondary is not None:
         secondary = secondary.to(device)
     log.info("networks: %s (%s), secondary %s, CLIP %s", model.diffusion_model, precision,
              "on" if secondary is not None else "off", ", ".join(f"{p.spec.name} ({p.precision})" for p in perceptors))
-    return Networks(unet=unet, secondary=secondary, perceptors=perceptors, lpips=lpips, files=dict(plan.files))
+    return Networks(unet=unet, secondary=secondary, perceptors=perceptors, lpips=lpips, files=files)
 
 
 def _unet(name: str, files: dict[str, Path], precision: str, use_checkpoint: bool, channels_last: bool) -> nn.Module:
@@ -105,4 +97,6 @@ def _secondary(tiny: bool, files: dict[str, Path]) -> nn.Module:
 def _clip_file(spec: ClipSpec, files: dict[str, Path]) -> Path | None:
     if spec.is_tiny:
         return None
+    if spec.name in files:  # fetched by open_clip
+        return files[spec.name]
     return files[registry.lookup(f"{spec.arch}/{spec.tag}").key]

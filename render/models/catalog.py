@@ -1,9 +1,11 @@
 """Every weight file the renderer knows: DD v5.7's diffusion and secondary models, OpenAI/OpenCLIP CLIPs, LPIPS's VGG16,
 the MiDaS/AdaBins depth models and the RAFT flow models, with their hashes, URLs and aliases.
 
-Hashes: DD's own models and the OpenAI CLIP checkpoints have full sha256s (DD's ``diff_model_map``; OpenAI's URL
-path). For OpenCLIP's release files and torchvision's VGG16 and RAFT only the 8-hex prefix in the file name is
-published, so ``sha256`` is None and the prefix is checked instead.
+Every entry has its full sha256. DD's own models: DD's ``diff_model_map``; OpenAI CLIP: the URL path. The files
+whose names carry only an 8-hex prefix (OpenCLIP's release files, torchvision's VGG16 and RAFT, MiDaS) and
+princeton-vl's raft-things.pth: the digests that several independent public download scripts, checksum tables and
+Hugging Face mirrors (their LFS pointers) publish for the same files, each starting with the file's prefix. A file is
+checked against its sha256 before it is used (``render.models.registry.verify``, cached beside the file).
 """
 from __future__ import annotations
 
@@ -28,12 +30,12 @@ def _openai_clip(key: str, sha256: str, name: str) -> ModelFile:
     return ModelFile(key, f"{name}.pt", sha256, None, (url,), "clip", f"OpenAI CLIP {key}")
 
 
-def _openclip(key: str, filename: str) -> ModelFile:
+def _openclip(key: str, filename: str, sha256: str, size: int | None = None) -> ModelFile:
     """An OpenCLIP v0.2 release file (key ``ARCH/TAG``); its name ends with the first 8 hex digits of its sha256."""
     url = f"https://github.com/mlfoundations/open_clip/releases/download/v0.2-weights/{filename}"
     prefix = Path(filename).stem.rsplit("-", 1)[1]
     arch, tag = key.split("/")
-    return ModelFile(key, filename, None, None, (url,), "clip", f"OpenCLIP {arch} trained on {tag}",
+    return ModelFile(key, filename, sha256, size, (url,), "clip", f"OpenCLIP {arch} trained on {tag}",
                      sha256_prefix=prefix)
 
 
@@ -98,21 +100,30 @@ def _clip_files() -> list[ModelFile]:
         _openai_clip("RN50x4", "7e526bd135e493cef0776de27d5f42653e6b4c8bf9e0f653bb11773263205fdd", "RN50x4"),
         _openai_clip("RN50x16", "52378b407f34354e150460fe41077663dd5b39c54cd0bfd2b27167a4a06ec9aa", "RN50x16"),
         _openai_clip("RN50x64", "be1cfb55d75a9666199fb2206c106743da0f6468c9d327f3e0d0a543a9919d9c", "RN50x64"),
-        _openclip("ViT-B-32/laion2b_e16", "vit_b_32-laion2b_e16-af8dbd0c.pth"),
-        _openclip("ViT-B-32-quickgelu/laion400m_e31", "vit_b_32-quickgelu-laion400m_e31-d867053b.pt"),
-        _openclip("ViT-B-32-quickgelu/laion400m_e32", "vit_b_32-quickgelu-laion400m_e32-46683a32.pt"),
-        _openclip("ViT-B-16/laion400m_e31", "vit_b_16-laion400m_e31-00efa78f.pt"),
-        _openclip("ViT-B-16/laion400m_e32", "vit_b_16-laion400m_e32-55e67d44.pt"),
-        _openclip("RN50-quickgelu/yfcc15m", "rn50-quickgelu-yfcc15m-455df137.pt"),
-        _openclip("RN50-quickgelu/cc12m", "rn50-quickgelu-cc12m-f000538c.pt"),
-        _openclip("RN101-quickgelu/yfcc15m", "rn101-quickgelu-yfcc15m-3e04b30e.pt"),
+        _openclip("ViT-B-32/laion2b_e16", "vit_b_32-laion2b_e16-af8dbd0c.pth",
+                  "af8dbd0c4bf1654db018a2a70fd839c3a6e79d2fdac33303f06d0d8aae16a65c"),
+        _openclip("ViT-B-32-quickgelu/laion400m_e31", "vit_b_32-quickgelu-laion400m_e31-d867053b.pt",
+                  "d867053b2301634007ed9af230bfb1a217ec634f6c0329f04092133ae5c4b89e"),
+        _openclip("ViT-B-32-quickgelu/laion400m_e32", "vit_b_32-quickgelu-laion400m_e32-46683a32.pt",
+                  "46683a32721d5c68911153698992361285d20ca690bb4f317c11e45c03d798fa", 605159845),
+        _openclip("ViT-B-16/laion400m_e31", "vit_b_16-laion400m_e31-00efa78f.pt",
+                  "00efa78fe761eb607926704cfee46a4305ce2bf63af6ab50f1eeba2ef71da988", 598533543),
+        _openclip("ViT-B-16/laion400m_e32", "vit_b_16-laion400m_e32-55e67d44.pt",
+                  "55e67d44b44d9e39aaf299a5c616aaf10a655879d6bd5854027b4a254aa2e7d5", 598533543),
+        _openclip("RN50-quickgelu/yfcc15m", "rn50-quickgelu-yfcc15m-455df137.pt",
+                  "455df13750cec2d6bb5e578fa84fb59a63d40e9fdbae58e7e7155672e46dc578", 408319528),
+        _openclip("RN50-quickgelu/cc12m", "rn50-quickgelu-cc12m-f000538c.pt",
+                  "f000538c6c3c33c07e4fad5619f1b3d4cd591864dd3143778896112d1bf4fa7d", 408319286),
+        _openclip("RN101-quickgelu/yfcc15m", "rn101-quickgelu-yfcc15m-3e04b30e.pt",
+                  "3e04b30eb7070e69b78db2c33f12a48cfa1f697691ed198d61fb2abbb48db5a3", 479301100),
     ]
 
 
 def _lpips_files() -> list[ModelFile]:
     """LPIPS(net='vgg') loads torchvision's VGG16; its linear layers ship inside the lpips package."""
     url = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision: the 8 hex are a sha256 prefix
-    return [ModelFile("vgg16", "vgg16-397923af.pth", None, None, (url,), "lpips",
+    return [ModelFile("vgg16", "vgg16-397923af.pth", "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+                      553433881, (url,), "lpips",
                       "torchvision VGG16 ImageNet weights (LPIPS backbone, for init_scale)", sha256_prefix="397923af")]
 
 
@@ -127,21 +138,21 @@ _ADABINS_CID = "Qmd2mMnDLWePKmgfS8m6ntAg4nhV5VkUyAydYBp8cWWeB7"
 
 DEPTH_FILES = (
     ModelFile("dpt_large", "dpt_large-midas-2f21e586.pt",
-              "2f21e586477d90cb9624c7eef5df7891edca49a1c4795ee2cb631fd4daa6ca69", None,
+              "2f21e586477d90cb9624c7eef5df7891edca49a1c4795ee2cb631fd4daa6ca69", 1376378527,
               (f"{_DPT}/dpt_large-midas-2f21e586.pt", f"{_MIDAS}/v3/dpt_large-midas-2f21e586.pt",
                "https://huggingface.co/deforum/MiDaS/resolve/main/dpt_large-midas-2f21e586.pt",
                f"{_MIDAS}/v3/dpt_large_384.pt"),
               "depth", "MiDaS v3 DPT-Large (ViT-L/16 at 384): DD's default 3D depth model",
               sha256_prefix="2f21e586"),
     ModelFile("dpt_hybrid", "dpt_hybrid-midas-501f0c75.pt",
-              "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", None,
+              "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", 492757791,
               (f"{_DPT}/dpt_hybrid-midas-501f0c75.pt", f"{_MIDAS}/v3/dpt_hybrid-midas-501f0c75.pt",
                "https://huggingface.co/lllyasviel/Annotators/resolve/main/dpt_hybrid-midas-501f0c75.pt",
                f"{_MIDAS}/v3/dpt_hybrid_384.pt"),
               "depth", "MiDaS v3 DPT-Hybrid (ResNet-50 + ViT-B/16 at 384): faster, a little less accurate",
               sha256_prefix="501f0c75"),
     ModelFile("midas_small", "midas_v21_small-70d6b9c8.pt",
-              "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca", None,
+              "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca", 85761505,
               (f"{_MIDAS}/v2_1/midas_v21_small-70d6b9c8.pt", f"{_MIDAS}/v2_1/midas_v21_small_256.pt",
                "https://github.com/AlexeyAB/MiDaS/releases/download/midas_dpt/midas_v21_small-70d6b9c8.pt"),
               "depth", "MiDaS v2.1 small (EfficientNet-Lite3 at 256): the fastest, lowest quality",
@@ -161,14 +172,17 @@ _TV = "https://download.pytorch.org/models"
 _RAFT_ZIP = "https://dl.dropboxusercontent.com/s/4j4z58wuv8o0mfz/models.zip"
 
 FLOW_FILES: tuple[ModelFile, ...] = (
-    ModelFile("raft_large_C_T_SKHT_V2", "raft_large_C_T_SKHT_V2-ff5fadd5.pth", None, None,
+    ModelFile("raft_large_C_T_SKHT_V2", "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+              "ff5fadd56d26b40647388883af1547351ea17868b765c05b27231e72dd16a322", 21106607,
               (f"{_TV}/raft_large_C_T_SKHT_V2-ff5fadd5.pth",), "flow",
               "torchvision RAFT-large, Chairs+Things then Sintel/KITTI/HD1K/Things (torchvision's default)",
               sha256_prefix="ff5fadd5"),
-    ModelFile("raft_small_C_T_V2", "raft_small_C_T_V2-01064c6d.pth", None, None,
+    ModelFile("raft_small_C_T_V2", "raft_small_C_T_V2-01064c6d.pth",
+              "01064c6dba73b0fc9fc8edf772248560a00a3acfd62ac6677e9eeebad9680e27", 4006189,
               (f"{_TV}/raft_small_C_T_V2-01064c6d.pth",), "flow",
               "torchvision RAFT-small, Chairs+Things (torchvision's default)", sha256_prefix="01064c6d"),
-    ModelFile("raft-things", "raft-things.pth", None, None, (), "flow",
+    ModelFile("raft-things", "raft-things.pth", "fcfa4125d6418f4de95d84aec20a3c5f4e205101715a79f193243c186ac9a7e1",
+              21108000, (), "flow",
               f"princeton-vl RAFT-large trained on Chairs+Things (Disco Diffusion v5.7's flow model). It ships "
               f"only inside {_RAFT_ZIP} (princeton-vl/RAFT download_models.sh): unzip it and copy "
               f"models/raft-things.pth into the models folder"),

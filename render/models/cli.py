@@ -7,15 +7,22 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
 from render.models import registry
 from render.models.download import ensure, part_path, size_of
-from render.models.registry import (ChecksumMismatch, MissingModelFiles, ModelFile, PRESET_FILES, REGISTRY, check_digest,
-                                    resolve, resolve_models_dir)
+from render.models.registry import (
+    PRESET_FILES,
+    REGISTRY,
+    ChecksumMismatch,
+    MissingModelFiles,
+    ModelFile,
+    check_digest,
+    resolve,
+    resolve_models_dir,
+)
 
 
 def _human(n: int | None) -> str:

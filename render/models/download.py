@@ -10,14 +10,25 @@ import logging
 import os
 import re
 from pathlib import Path
+from typing import Iterable
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 from tqdm import tqdm
 
 from render.models import registry
-from render.models.registry import (ChecksumMismatch, MissingModelFiles, ModelFile, PRESET_FILES, check_digest, find,
-                                    resolve, resolve_models_dir, verify, write_sidecar)
+from render.models.registry import (
+    PRESET_FILES,
+    ChecksumMismatch,
+    MissingModelFiles,
+    ModelFile,
+    check_digest,
+    find,
+    resolve,
+    resolve_models_dir,
+    verify,
+    write_sidecar,
+)
 
 log = logging.getLogger(__name__)
 

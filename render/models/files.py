@@ -43,17 +43,27 @@ class ModelFile:
 class ChecksumMismatch(RuntimeError):
     """A file on disk is not the file the registry describes."""
 
-    def __init__(self, path: Path, file: ModelFile, actual: str):
-        self.path, self.file, self.actual = Path(path), file, actual
-        expected = file.sha256 or f"{file.sha256_prefix}… (prefix)"
+    def __init__(self, path: Path, file: ModelFile, actual: str, size: int | None = None):
+        self.path, self.file, self.actual, self.size = Path(path), file, actual, size
+        self.expected = file.sha256 or f"{file.sha256_prefix}… (prefix)"
+        sizes = f"\n  size:     {size} bytes, expected {file.size}" if size is not None else ""
         super().__init__(
             f"{self.path}: sha256 mismatch for model file {file.key!r}\n"
-            f"  expected: {expected}\n"
-            f"  actual:   {actual}\n"
-            f"The file is corrupt, truncated or a different file. Delete it and download it again:\n"
-            f"  rm {shlex.quote(str(self.path))}\n"
-            f"  python -m render.models {shlex.quote(file.key)} --models-dir {shlex.quote(str(self.path.parent))}"
+            f"  expected: {self.expected}\n"
+            f"  actual:   {actual}{sizes}\n"
+            f"The file is corrupt, truncated or a different file. {self.fix}"
         )
+
+    @property
+    def summary(self) -> str:
+        """Both hashes (and the sizes, when they differ) on one line."""
+        sizes = f"; {self.size} bytes, expected {self.file.size}" if self.size is not None else ""
+        return f"expected sha256 {self.expected}, the file's is {self.actual}{sizes}"
+
+    @property
+    def fix(self) -> str:
+        return (f"Delete it and download it again: rm {shlex.quote(str(self.path))} && python -m render.models "
+                f"{shlex.quote(self.file.key)} --models-dir {shlex.quote(str(self.path.parent))}")
 
 
 class MissingModelFiles(FileNotFoundError):

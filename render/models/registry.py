@@ -15,8 +15,17 @@ from typing import Iterable
 
 from render.disk.atomic import atomic_open
 from render.models.catalog import ALIASES, ALL_FILES, PRESET_FILES
-from render.models.files import (HEX64, KINDS, MODELS_DIR_ENV, ChecksumMismatch, MissingModelFiles,  # noqa: F401
-                                 ModelFile, describe_missing, download_command, missing_files_message)
+from render.models.files import (  # noqa: F401
+    HEX64,
+    KINDS,
+    MODELS_DIR_ENV,
+    ChecksumMismatch,
+    MissingModelFiles,
+    ModelFile,
+    describe_missing,
+    download_command,
+    missing_files_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +170,9 @@ def verify(path: Path, file: ModelFile) -> bool:
     The digest is cached in ``<path>.sha256`` keyed by size and mtime, so a big file is hashed once.
     """
     path = Path(path)
-    if file.size is not None and path.stat().st_size != file.size:
-        raise ChecksumMismatch(path, file, f"(not hashed: {path.stat().st_size} bytes, expected {file.size})")
+    size = path.stat().st_size
+    if file.size is not None and size != file.size:  # hashed all the same, so that the error names both digests
+        raise ChecksumMismatch(path, file, file_sha256(path), size)
     if not has_hash(file):
         log.warning("%s: no sha256 is known for model file %r; not verified", path, file.key)
         return False

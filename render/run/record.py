@@ -19,8 +19,8 @@ import torch
 from render.disk.atomic import atomic_open
 from render.models import registry
 
-PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "open_clip_torch", "lpips", "opencv-python-headless",
-            "imageio-ffmpeg", "pillow", "scipy", "librosa", "scikit-image", "disco-anim")
+PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "open_clip_torch", "timm", "lpips",
+            "opencv-python-headless", "imageio-ffmpeg", "pillow", "scipy", "librosa", "scikit-image", "disco-anim")
 
 
 @dataclass
@@ -37,6 +37,7 @@ class RunRecord:
     packages: dict[str, str]
     device: str
     model_files: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    precisions: dict[str, dict[str, str]] = field(default_factory=dict)  # per model: value, reason
     frames: list[FrameTiming] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)
     status: str = "running"

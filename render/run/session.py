@@ -10,6 +10,7 @@ from typing import Iterable
 from omegaconf import DictConfig, OmegaConf
 
 from render.config.plan import RenderPlan
+from render.config.precision import describe as describe_precisions
 from render.config.schema import Config
 from render.config.validate import check_inputs, to_settings
 from render.modes.base import AnimationMode
@@ -74,6 +75,9 @@ class RunSession:
         self.record = point.record if point is not None and point.record is not None else new_record(
             config, plan.device, CODE_DIR)
         self.record.config, self.record.status = config, "running"
+        self.record.precisions = {name: choice.as_dict() for name, choice in plan.precisions.items()}
+        if plan.precisions:
+            log.info("%s", describe_precisions(plan.precisions))
 
     @property
     def start_frame(self) -> int:

@@ -1,6 +1,8 @@
 """The diffusion generator end to end with model=tiny, model=auto's fallback, and refusal of missing real weights."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 
 import numpy as np
@@ -77,13 +79,17 @@ def test_auto_falls_back_to_tiny_with_a_loud_warning(compose_config, tmp_path, c
     assert "python -m render.models" in caplog.text
 
 
-def test_auto_uses_the_real_preset_when_its_files_are_present(compose_config, tmp_path):
+def test_auto_uses_the_real_preset_when_its_files_are_present(compose_config, tmp_path, monkeypatch):
     from render.config.diffusion_plan import required_files
     from render.config.presets import model_preset
     from render.models import registry
 
+    placeholder = hashlib.sha256(b"placeholder").hexdigest()
     for key in required_files(model_preset("disco512"), needs_lpips=True):
-        (tmp_path / registry.lookup(key).filename).write_bytes(b"placeholder")
+        file = registry.lookup(key)  # the registry made to describe the placeholder, so that it verifies
+        monkeypatch.setitem(registry.REGISTRY, file.key, dataclasses.replace(file, sha256=placeholder, size=None,
+                                                                             sha256_prefix=None))
+        (tmp_path / file.filename).write_bytes(b"placeholder")
     plan = check_inputs(to_settings(compose_config(f"model.models_dir={tmp_path}", "model=auto")))
     assert plan.diffusion.model.diffusion_model == "512x512_diffusion_uncond_finetune_008100"
     assert plan.diffusion.fallback is None and plan.diffusion.missing == ()

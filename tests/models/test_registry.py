@@ -188,13 +188,15 @@ def test_openai_clip_sha256_is_the_url_path_component():
         assert f.urls[0] == f"https://openaipublic.azureedge.net/clip/models/{f.sha256}/{f.filename}"
 
 
-def test_prefix_only_entries_match_their_file_names():
-    # depth and flow modules register their own files (tested in test_depth_models.py, test_flow.py)
-    prefix_only = [f for f in REGISTRY.values() if f.sha256 is None and f.kind not in ("depth", "flow")]
-    assert {f.key for f in prefix_only} == {openclip_key(a, t) for a, t in DD_OPENCLIP} | {"vgg16"}
-    for f in prefix_only:
-        assert f.sha256_prefix and Path(f.filename).stem.endswith("-" + f.sha256_prefix), f.key
+def test_every_entry_has_a_full_sha256_that_fits_its_name():
+    for f in REGISTRY.values():
+        assert re.fullmatch(r"[0-9a-f]{64}", f.sha256 or ""), f.key
+        if f.sha256_prefix:  # the hex a file name carries (torch.hub's convention) starts the full digest
+            assert f.sha256.startswith(f.sha256_prefix) and Path(f.filename).stem.endswith(f.sha256_prefix), f.key
+    prefixed = {f.key for f in REGISTRY.values() if f.sha256_prefix and f.kind not in ("depth", "flow")}
+    assert prefixed == {openclip_key(a, t) for a, t in DD_OPENCLIP} | {"vgg16"}
     assert REGISTRY["vgg16"].urls == ("https://download.pytorch.org/models/vgg16-397923af.pth",)
+    assert REGISTRY["vgg16"].size == 553433881
 
 
 def test_openclip_entries_match_open_clips_own_table():
