@@ -15,6 +15,7 @@ from render.output.exports import stitch_outputs
 from render.output.plots import plot_schedules
 from render.output.previews import write_previews
 from render.run.loop import render_frames
+from render.run.progress import StepImages
 from render.run.run_dir import RunDir
 from render.run.session import RunSession, resume_config
 from render.run.signals import GracefulStop
@@ -50,9 +51,12 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
                    prompt_changes=plan.text_prompts.change_frames,
                    title=f"{settings.batch_name}: animation.mode={mode_name}", audio=plan.audio)
 
-    # 3. Build the mode and the generator; a resumed run gets its mode state and RNG states back.
+    # 3. Build the mode and the generator (with progress.png / partials/ written as frames form); a resumed run gets
+    #    its mode state and RNG states back.
     mode = build_mode(settings, plan, plan.device)
-    generator = build_generator(settings, plan, plan.device, progress=progress)
+    steps = StepImages(run.save_extra, settings.output.progress_every, settings.output.intermediate_saves)
+    generator = build_generator(settings, plan, plan.device, progress=progress,
+                                on_step=steps if steps.active else None)
     session.begin(mode, plan.diffusion.files if plan.diffusion is not None else {})
 
     # 4. Render the frames not yet done, checkpointing each; a signal stops after the current frame.
@@ -65,6 +69,8 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     except BaseException as exc:
         session.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}")
         raise
+    finally:
+        steps.close()
     if result.stopped:
         session.finish("stopped")
         return RunResult(run_dir=run.root, frames=result.frames, video=None, stopped=True)

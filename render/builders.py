@@ -12,7 +12,7 @@ from render.config.flow_plan import FlowPlan
 from render.config.plan import RenderPlan
 from render.config.schema import Config, FlowConfig, schedule_fields
 from render.disk.images import from_uint8, load_image
-from render.generators.base import FrameGenerator
+from render.generators.base import FrameGenerator, StepHook
 from render.generators.preview import PreviewGenerator
 from render.models.download import ensure
 from render.modes.base import AnimationMode, InitSource
@@ -135,7 +135,8 @@ def build_flow_estimator(plan: FlowPlan, cfg: FlowConfig, device: torch.device, 
 
 
 def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
-                    progress: bool = True) -> FrameGenerator:
+                    progress: bool = True, on_step: StepHook | None = None) -> FrameGenerator:
+    """The frame generator; ``on_step`` (diffusion only) sees every sampler step's predicted image."""
     name = settings.generator.value
     if name == "preview":
         return PreviewGenerator(plan.height, plan.width, settings.perlin_mode.value, device)
@@ -144,5 +145,6 @@ def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
         from render.generators.networks import load_networks
 
         networks = load_networks(plan.diffusion, device, progress=progress)
-        return DiffusionGenerator(networks, plan, plan.diffusion, settings.animation.mode.value, progress=progress)
+        return DiffusionGenerator(networks, plan, plan.diffusion, settings.animation.mode.value, progress=progress,
+                                  on_step=on_step)
     raise ValueError(f"generator={name!r} is not implemented")

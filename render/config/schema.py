@@ -94,6 +94,14 @@ class AnimationConfig:
     vr_mode: bool = setting(False, "3D: also render left/right eye views (vr/) and a side-by-side video")
     vr_eye_angle: float = setting(0.5, "3D VR: each eye turns this many degrees toward the centre")
     vr_ipd: float = setting(5.0, "3D VR: distance between the eyes, in translation units")
+    loop: bool = setting(False, "2D/3D: make the video loop seamlessly: over the last loop_frames frames the init "
+                                "is blended toward frame 0 one camera step earlier and the guidance also targets "
+                                "frame 0's CLIP embedding, both ramping up (README 'Seamless loops')")
+    loop_frames: int = setting(24, "loop: how many frames at the end close the loop")
+    loop_init_blend: float = setting(1.0, "loop: share of (reverse-warped) frame 0 in the last frame's init, ramping "
+                                          "linearly from the first loop frame; 0 to 1")
+    loop_scale: float = setting(1.0, "loop: weight of frame 0's CLIP image target on the last frame, relative to "
+                                     "the prompts' (whose weights sum to 1), ramping linearly; 0 turns it off")
     video_init_path: Optional[str] = setting(None, "video_input: the source video (mp4, mov, webm, ...)")
     extract_nth_frame: int = setting(2, "video_input: use every n-th source frame; max_frames is capped at the "
                                         "frames extracted")
@@ -194,6 +202,11 @@ class OutputConfig:
     video: bool = setting(True, "stitch the frames into an mp4 at the end")
     previews: bool = setting(True, "also write <batch>_contact.png (16 frames in a grid) and <batch>.gif (small, "
                                    "looping) at the end")
+    progress_every: int = setting(0, "write progress.png in the run dir every K sampler steps (and at each frame's "
+                                     "last step) with the step's predicted clean image, as DD's display_rate; 0: off")
+    intermediate_saves: Any = setting(0, "keep partials/{frame:05d}_{step:03d}.png of every frame: a count N (N "
+                                         "evenly spaced steps, as DD spaces them) or a list of steps counted from "
+                                         "the first step run, e.g. [5, 20]; 0: none")
     quality: Optional[bool] = setting(None, "measure flicker, colour drift and CLIP similarity at the end: run.json "
                                             "'metrics', per frame in quality.csv (README 'Measured quality'); null: "
                                             "for diffusion runs, not for previews")

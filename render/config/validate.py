@@ -24,6 +24,7 @@ from flow.extract import VideoInputError, probe_video
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import DiffusionPlan, plan_diffusion
 from render.config.flow_plan import FlowPlan, plan_flow
+from render.config.frame_checks import check_loop, check_step_images
 from render.config.plan import SEED_MODULUS, RenderPlan, VideoSource
 from render.config.schema import Config, schedule_fields
 from transforms.keyframes import VALUE_NAMES, ScheduleError, parse_schedule
@@ -125,6 +126,9 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
         frame = int(np.argmax(schedules["animation.zoom"] == 0))
         issues.append(ConfigIssue("animation.zoom", cfg.animation.zoom, f"frame {frame}: a zoom of 0 collapses the "
                                   "image to a point", "zoom is a factor per frame: 1 keeps the size, 1.05 magnifies"))
+    add = lambda *issue: issues.append(ConfigIssue(*issue))  # noqa: E731
+    check_step_images(cfg, model.steps, add)
+    check_loop(cfg, n_frames, add)
     seed = _seed(cfg, issues)
     if output_dir is not None and not issues:
         _check_output_dir(output_dir, n_frames, width, height, issues)

@@ -8,6 +8,8 @@ Per frame, as Disco Diffusion v5.7 does it:
 3. All randomness (starting noise, DDIM noise, cutouts, augmentations) is drawn from torch's generator seeded with
    the frame's seed inside ``fork_rng``, so a frame is reproducible and nothing leaks to other code.
 4. The frame is the last step's ``pred_xstart`` (the model's clean image), as DD saves it.
+5. ``on_step(frame, step, n_steps, pred_xstart)``, when given, sees every step's predicted clean image (in [-1, 1];
+   ``step`` counts from 0 at the first step run): the run's progress images are written through it.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from render.diffusion.samplers import (
     symmetry_steps,
 )
 from render.diffusion.schedule import DiffusionSchedule
+from render.generators.base import StepHook
 from render.generators.networks import Networks
 from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0
 from render.guidance.cutouts import dango_augmentations
@@ -44,9 +47,10 @@ class SamplingError(RuntimeError):
 
 class DiffusionGenerator:
     def __init__(self, networks: Networks, plan: RenderPlan, diffusion: DiffusionPlan, mode_name: str, *,
-                 progress: bool = True):
+                 progress: bool = True, on_step: StepHook | None = None):
         model = diffusion.model
         self.model, self.plan, self.diffusion, self.progress = model, plan, diffusion, progress
+        self.on_step = on_step
         self.perceptors = list(networks.perceptors)  # also what the run's CLIP similarity is measured with
         self.schedule = DiffusionSchedule.for_steps(model.steps)
         self.denoiser = EpsDenoiser(networks.unet, self.schedule, clip_denoised=model.clip_denoised)
@@ -103,10 +107,12 @@ class DiffusionGenerator:
         last = None
         bar = tqdm(steps, total=len(indices), desc=f"frame {frame}", unit="step", leave=False,
                    disable=not self.progress, dynamic_ncols=True)
-        for last in bar:
+        for step, last in enumerate(bar):
             if not torch.isfinite(last.sample).all():
                 raise SamplingError(f"frame {frame}: the sample became NaN or infinite at step {last.index}; "
                                     f"lower clip_guidance_scale or enable clamp_grad")
+            if self.on_step is not None:
+                self.on_step(frame, step, len(indices), last.pred_xstart)
         bar.close()
         return last.pred_xstart
 
