@@ -12,7 +12,7 @@ from render.builders import animated_schedules, build_generator, build_mode
 from render.config.plan import RenderPlan
 from render.config.validate import check_inputs, to_settings
 from render.output.exports import stitch_outputs
-from render.output.plots import plot_schedules
+from render.output.plots import plot_schedules, prompt_fade_panels
 from render.output.previews import write_previews
 from render.run.loop import render_frames
 from render.run.progress import StepImages
@@ -45,10 +45,11 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     log.info("rendering %d frames at %dx%d on %s, seed %d", plan.n_frames, plan.width, plan.height, plan.device,
              plan.seed)
 
-    # 2. The schedule plot.
+    # 2. The schedule plot (with the prompt fades).
     mode_name = settings.animation.mode.value
-    plot_schedules(animated_schedules(plan, mode_name), run.schedules_plot, fps=plan.fps,
-                   prompt_changes=plan.text_prompts.change_frames,
+    fades, fade_spans = prompt_fade_panels(text_prompts=plan.text_prompts, image_prompts=plan.image_prompts)
+    plot_schedules({**animated_schedules(plan, mode_name), **fades}, run.schedules_plot, fps=plan.fps,
+                   prompt_changes=plan.text_prompts.change_frames, prompt_fades=fade_spans,
                    title=f"{settings.batch_name}: animation.mode={mode_name}", audio=plan.audio)
 
     # 3. Build the mode and the generator (with progress.png / partials/ written as frames form); a resumed run gets

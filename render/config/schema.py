@@ -26,6 +26,7 @@ def _choices(name: str, values: list[str]) -> type[Enum]:
 
 AnimationModeName = _choices("AnimationModeName", ["none", "2d", "3d", "video_input"])
 Interpolation = _choices("Interpolation", ["linear", "step", "cubic", "ease_in", "ease_out", "ease_in_out"])
+FadeCurve = _choices("FadeCurve", ["linear", "ease_in", "ease_out", "ease_in_out"])
 PaddingMode = _choices("PaddingMode", ["border", "zeros", "reflection"])
 SamplingMode = _choices("SamplingMode", ["bicubic", "bilinear", "nearest"])
 PerlinMode = _choices("PerlinMode", ["mixed", "color", "gray"])
@@ -282,6 +283,10 @@ class Config:
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "
                                                            "prompts/ preset fills it; DD's lighthouse by default)")
     image_prompts: Dict[Any, List[str]] = open_dict_setting("image prompts per key frame, each 'path:weight'")
+    prompt_blend: Any = setting(0, "frames over which each prompt key fades in from the previous one (also 2s or "
+                                   "4b); a key may give its own: '100 fade 24', '10s fade 2s ease_in'; 0: hard switch (DD)")
+    prompt_blend_interpolation: FadeCurve = setting(FadeCurve["linear"], "curve of the prompt fades: linear, "
+                                                    "ease_in, ease_out, ease_in_out (a key may name its own)")
 
 
 SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "output": OutputConfig, "depth": DepthConfig,

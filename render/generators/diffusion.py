@@ -4,7 +4,8 @@ Per frame, as Disco Diffusion v5.7 does it:
 
 1. Frame 0 (and any frame from ``init_image``) skips ``skip_steps`` and pulls toward the init with ``init_scale``;
    frames made from the previous frame skip ``frames_skip_steps`` and use ``frames_scale``.
-2. The prompt targets come from the cache (recomputed only when the prompts change).
+2. The prompt targets come from the cache (recomputed only when the prompts change); during a prompt fade the
+   targets of both sets are mixed with their weights (``mix_targets``).
 3. All randomness (starting noise, DDIM noise, cutouts, augmentations) is drawn from torch's generator seeded with
    the frame's seed inside ``fork_rng``, so a frame is reproducible and nothing leaks to other code.
 4. The frame is the last step's ``pred_xstart`` (the model's clean image), as DD saves it.
@@ -35,7 +36,7 @@ from render.generators.base import StepHook
 from render.generators.networks import Networks
 from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0
 from render.guidance.cutouts import dango_augmentations
-from render.guidance.targets import TargetBuilder
+from render.guidance.targets import TargetBuilder, Targets, mix_targets
 from render.modes.base import FrameInit
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class DiffusionGenerator:
 
     def __call__(self, init: FrameInit, params: FrameParams) -> torch.Tensor:
         skip, scale = self._frame_settings(init)
-        targets = self.targets.build(params.text_prompts, params.image_prompts, self._prompt_seed(params.frame))
+        targets = self._prompt_targets(params)
         start = None if init.image is None else init.image * 2 - 1
         self.guidance.set_frame(targets, start, scale)
         with torch.random.fork_rng(devices=self._cuda_devices()):
@@ -90,11 +91,12 @@ class DiffusionGenerator:
             return self.diffusion.frames_skip_steps, self.model.frames_scale
         return self.model.skip_steps, self.model.init_scale
 
-    def _prompt_seed(self, frame: int) -> int:
-        """Targets are seeded by the frame where the current prompts began, so a cache miss gives the same result."""
-        changes = [f for f in self.plan.text_prompts.change_frames + self.plan.image_prompts.change_frames
-                   if f <= frame]
-        return self.plan.frame_seed(max(changes, default=0))
+    def _prompt_targets(self, params: FrameParams) -> list[Targets]:
+        """The frame's prompt sets (two or more while prompts fade), each seeded by the frame where it began, so a
+        cache miss gives the same result."""
+        mix = params.prompt_mix or self.plan.prompt_mix(params.frame)
+        return mix_targets([(self.targets.build(m.text, m.images, self.plan.frame_seed(m.since)), m.weight)
+                            for m in mix if m.weight > 0])
 
     def _cuda_devices(self) -> list[int]:
         return [self.plan.device.index or 0] if self.plan.device.type == "cuda" else []
