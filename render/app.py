@@ -86,20 +86,23 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     #    a failure here is reported, and the run still counts as completed.
     if settings.output.quality or (settings.output.quality is None and settings.generator.value != "preview"):
         try:
-            session.record.metrics = measure_run(plan, run, generator)
+            session.record.metrics = measure_run(plan, run, generator, loop=settings.animation.loop)
         except Exception:  # noqa: BLE001
             log.exception("measuring the run's quality failed; its frames and video are complete")
     session.finish("completed")
     return RunResult(run_dir=run.root, frames=result.frames, video=video)
 
 
-def measure_run(plan: RenderPlan, run: RunDir, generator) -> dict:
-    """Flicker, colour drift and (with real CLIP weights) CLIP similarity of the frames on disk."""
-    from render.output.quality import measure_frames, real_clip
+def measure_run(plan: RenderPlan, run: RunDir, generator, *, loop: bool = False) -> dict:
+    """Flicker, colour drift and (with real CLIP weights) CLIP similarity of the frames on disk; for a loop, the
+    last-to-first flicker next to the median frame-to-frame flicker."""
+    from render.output.quality import loop_seam, measure_frames, real_clip
 
     perceptor = real_clip(getattr(generator, "perceptors", ()))
     report = measure_frames(run.frames_dir, plan.n_frames, prompts=plan.text_prompts, perceptor=perceptor)
     report.write_csv(run.root / "quality.csv")
     metrics = report.summary()
+    if loop and plan.n_frames > 1:
+        metrics.update(loop_seam(run.frames_dir, report))
     log.info("quality: %s", ", ".join(f"{k} {v}" for k, v in metrics.items()))
     return metrics

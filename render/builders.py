@@ -39,10 +39,14 @@ def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) 
 
 
 def build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:
-    """The animation mode, with colour coherence around it when ``color_coherence`` is set."""
+    """The animation mode, with colour coherence around it when ``color_coherence`` is set, and the seamless loop
+    around that when ``animation.loop`` is."""
     from render.modes.color_coherence import with_color_coherence
+    from render.modes.loop import Loop, with_loop
 
-    return with_color_coherence(_build_mode(settings, plan, device), settings.color_coherence.value)
+    anim = settings.animation
+    loop = Loop(plan.n_frames, anim.loop_frames, anim.loop_init_blend, anim.loop_scale) if anim.loop else None
+    return with_loop(with_color_coherence(_build_mode(settings, plan, device), settings.color_coherence.value), loop)
 
 
 def _build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:

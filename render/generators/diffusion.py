@@ -5,7 +5,8 @@ Per frame, as Disco Diffusion v5.7 does it:
 1. Frame 0 (and any frame from ``init_image``) skips ``skip_steps`` and pulls toward the init with ``init_scale``;
    frames made from the previous frame skip ``frames_skip_steps`` and use ``frames_scale``.
 2. The prompt targets come from the cache (recomputed only when the prompts change); during a prompt fade the
-   targets of both sets are mixed with their weights (``mix_targets``).
+   targets of both sets are mixed with their weights (``mix_targets``); an init's ``target`` (a loop's frame 0) adds
+   that image's CLIP embedding with ``target_weight``.
 3. All randomness (starting noise, DDIM noise, cutouts, augmentations) is drawn from torch's generator seeded with
    the frame's seed inside ``fork_rng``, so a frame is reproducible and nothing leaks to other code.
 4. The frame is the last step's ``pred_xstart`` (the model's clean image), as DD saves it.
@@ -75,6 +76,9 @@ class DiffusionGenerator:
     def __call__(self, init: FrameInit, params: FrameParams) -> torch.Tensor:
         skip, scale = self._frame_settings(init)
         targets = self._prompt_targets(params)
+        if init.target is not None and init.target_weight > 0:  # a seamless loop's frame 0
+            image = self.targets.image_targets(init.target, self.plan.frame_seed(0))
+            targets = mix_targets([(targets, 1.0), (image, init.target_weight)])
         start = None if init.image is None else init.image * 2 - 1
         self.guidance.set_frame(targets, start, scale)
         with torch.random.fork_rng(devices=self._cuda_devices()):

@@ -5,6 +5,7 @@ cutouts) is drawn from a generator seeded by the caller, so a cached and a fresh
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -60,7 +61,26 @@ class TargetBuilder:
             with torch.random.fork_rng(devices=self._devices()):
                 torch.manual_seed(seed)
                 built = [self._for(p, text, images) for p in self.perceptors]
-            while len(self._cache) >= CACHED_SETS:
+            while len(self._cache) >= CACHED_SETS + 1:  # the prompt sets of a fade, and a loop's frame 0
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = built
+        return self._cache[key]
+
+    def image_targets(self, image: torch.Tensor, seed: int) -> list[Targets]:
+        """One :class:`Targets` per perceptor for an image in memory ``(1,3,H,W)`` in [0, 1] (a loop's frame 0):
+        its 16 cutouts as an image prompt, weights summing to 1; seeded, and cached for the same pixels."""
+        key = ("image", hashlib.sha256(image.detach().cpu().numpy().tobytes()).hexdigest(), seed)
+        if key not in self._cache:
+            with torch.random.fork_rng(devices=self._devices()), torch.no_grad():
+                torch.manual_seed(seed)
+                built = []
+                for perceptor in self.perceptors:
+                    cuts = MakeCutouts(perceptor.input_resolution, IMAGE_PROMPT_CUTS, self.augment)(
+                        image.to(perceptor.device))
+                    encoded = perceptor.encode_image(cuts).float()
+                    built.append(Targets(encoded, torch.full((len(encoded),), 1.0 / len(encoded),
+                                                             device=perceptor.device)))
+            while len(self._cache) >= CACHED_SETS + 1:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = built
         return self._cache[key]
