@@ -12,9 +12,10 @@ from render.builders import animated_schedules, build_generator, build_mode, wei
 from render.config.plan import RenderPlan
 from render.config.validate import check_inputs, to_settings
 from render.output.exports import stitch_outputs
-from render.output.plots import plot_schedules
+from render.output.plots import plot_schedules, prompt_fade_panels
 from render.output.previews import write_previews
 from render.run.loop import render_frames
+from render.run.progress import StepImages
 from render.run.run_dir import RunDir
 from render.run.session import RunSession, resume_config
 from render.run.signals import GracefulStop
@@ -44,15 +45,19 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     log.info("rendering %d frames at %dx%d on %s, seed %d", plan.n_frames, plan.width, plan.height, plan.device,
              plan.seed)
 
-    # 2. The schedule plot.
+    # 2. The schedule plot (with the prompt fades).
     mode_name = settings.animation.mode.value
-    plot_schedules(animated_schedules(plan, mode_name), run.schedules_plot, fps=plan.fps,
-                   prompt_changes=plan.text_prompts.change_frames,
+    fades, fade_spans = prompt_fade_panels(text_prompts=plan.text_prompts, image_prompts=plan.image_prompts)
+    plot_schedules({**animated_schedules(plan, mode_name), **fades}, run.schedules_plot, fps=plan.fps,
+                   prompt_changes=plan.text_prompts.change_frames, prompt_fades=fade_spans,
                    title=f"{settings.batch_name}: animation.mode={mode_name}", audio=plan.audio)
 
-    # 3. Build the mode and the generator; a resumed run gets its mode state and RNG states back.
+    # 3. Build the mode and the generator (with progress.png / partials/ written as frames form); a resumed run gets
+    #    its mode state and RNG states back.
     mode = build_mode(settings, plan, plan.device)
-    generator = build_generator(settings, plan, plan.device, progress=progress)
+    steps = StepImages(run.save_extra, settings.output.progress_every, settings.output.intermediate_saves)
+    generator = build_generator(settings, plan, plan.device, progress=progress,
+                                on_step=steps if steps.active else None)
     session.begin(mode, weight_files_used(plan, generator))
 
     # 4. Render the frames not yet done, checkpointing each; a signal stops after the current frame.
@@ -65,6 +70,8 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     except BaseException as exc:
         session.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}")
         raise
+    finally:
+        steps.close()
     if result.stopped:
         session.finish("stopped")
         return RunResult(run_dir=run.root, frames=result.frames, video=None, stopped=True)
@@ -79,20 +86,23 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     #    a failure here is reported, and the run still counts as completed.
     if settings.output.quality or (settings.output.quality is None and settings.generator.value != "preview"):
         try:
-            session.record.metrics = measure_run(plan, run, generator)
+            session.record.metrics = measure_run(plan, run, generator, loop=settings.animation.loop)
         except Exception:  # noqa: BLE001
             log.exception("measuring the run's quality failed; its frames and video are complete")
     session.finish("completed")
     return RunResult(run_dir=run.root, frames=result.frames, video=video)
 
 
-def measure_run(plan: RenderPlan, run: RunDir, generator) -> dict:
-    """Flicker, colour drift and (with real CLIP weights) CLIP similarity of the frames on disk."""
-    from render.output.quality import measure_frames, real_clip
+def measure_run(plan: RenderPlan, run: RunDir, generator, *, loop: bool = False) -> dict:
+    """Flicker, colour drift and (with real CLIP weights) CLIP similarity of the frames on disk; for a loop, the
+    last-to-first flicker next to the median frame-to-frame flicker."""
+    from render.output.quality import loop_seam, measure_frames, real_clip
 
     perceptor = real_clip(getattr(generator, "perceptors", ()))
     report = measure_frames(run.frames_dir, plan.n_frames, prompts=plan.text_prompts, perceptor=perceptor)
     report.write_csv(run.root / "quality.csv")
     metrics = report.summary()
+    if loop and plan.n_frames > 1:
+        metrics.update(loop_seam(run.frames_dir, report))
     log.info("quality: %s", ", ".join(f"{k} {v}" for k, v in metrics.items()))
     return metrics

@@ -12,7 +12,7 @@ from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan
 from render.config.plan import RenderPlan
 from render.config.schema import Config, FlowConfig, schedule_fields
 from render.disk.images import from_uint8, load_image
-from render.generators.base import FrameGenerator
+from render.generators.base import FrameGenerator, StepHook
 from render.generators.preview import PreviewGenerator
 from render.models.download import ensure
 from render.modes.base import AnimationMode, InitSource
@@ -39,10 +39,14 @@ def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) 
 
 
 def build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:
-    """The animation mode, with colour coherence around it when ``color_coherence`` is set."""
+    """The animation mode, with colour coherence around it when ``color_coherence`` is set, and the seamless loop
+    around that when ``animation.loop`` is."""
     from render.modes.color_coherence import with_color_coherence
+    from render.modes.loop import Loop, with_loop
 
-    return with_color_coherence(_build_mode(settings, plan, device), settings.color_coherence.value)
+    anim = settings.animation
+    loop = Loop(plan.n_frames, anim.loop_frames, anim.loop_init_blend, anim.loop_scale) if anim.loop else None
+    return with_loop(with_color_coherence(_build_mode(settings, plan, device), settings.color_coherence.value), loop)
 
 
 def _build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:
@@ -143,7 +147,8 @@ def weight_files_used(plan: RenderPlan, generator: FrameGenerator) -> dict[str, 
 
 
 def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
-                    progress: bool = True) -> FrameGenerator:
+                    progress: bool = True, on_step: StepHook | None = None) -> FrameGenerator:
+    """The frame generator; ``on_step`` (diffusion only) sees every sampler step's predicted image."""
     name = settings.generator.value
     if name == "preview":
         return PreviewGenerator(plan.height, plan.width, settings.perlin_mode.value, device)
@@ -152,5 +157,6 @@ def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
         from render.generators.networks import load_networks
 
         networks = load_networks(plan.diffusion, device, plan.precisions, progress=progress)
-        return DiffusionGenerator(networks, plan, plan.diffusion, settings.animation.mode.value, progress=progress)
+        return DiffusionGenerator(networks, plan, plan.diffusion, settings.animation.mode.value, progress=progress,
+                                  on_step=on_step)
     raise ValueError(f"generator={name!r} is not implemented")

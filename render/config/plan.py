@@ -34,6 +34,17 @@ class VideoSource:
 
 
 @dataclass(frozen=True)
+class PromptMix:
+    """One combination of text and image prompts a frame targets, with its share of the guidance; ``since`` is
+    the frame it came into force (its targets are seeded by that frame's seed)."""
+
+    text: tuple[Prompt, ...]
+    images: tuple[Prompt, ...]
+    weight: float
+    since: int
+
+
+@dataclass(frozen=True)
 class FrameParams:
     """One frame's inputs. ``values`` maps schedule settings (``"animation.zoom"``) to this frame's value."""
 
@@ -42,6 +53,7 @@ class FrameParams:
     values: Mapping[str, float]
     text_prompts: tuple[Prompt, ...] = ()
     image_prompts: tuple[Prompt, ...] = ()
+    prompt_mix: tuple[PromptMix, ...] = ()  # what the guidance targets (two or more during prompt fades)
 
     def __getitem__(self, name: str) -> float:
         return self.values[name]
@@ -85,4 +97,11 @@ class RenderPlan:
             raise IndexError(f"frame {frame} is outside 0..{self.n_frames - 1}")
         values = MappingProxyType({name: float(v[frame]) for name, v in self.schedules.items()})
         return FrameParams(frame=frame, seed=self.frame_seed(frame), values=values,
-                           text_prompts=self.text_prompts.at(frame), image_prompts=self.image_prompts.at(frame))
+                           text_prompts=self.text_prompts.at(frame), image_prompts=self.image_prompts.at(frame),
+                           prompt_mix=self.prompt_mix(frame))
+
+    def prompt_mix(self, frame: int) -> tuple[PromptMix, ...]:
+        """The text and image prompt sets of ``frame`` combined: outside fades one mix of weight 1; while text or
+        image prompts fade, every pair of their sets, weighted by the product of the two weights."""
+        return tuple(PromptMix(t.prompts, i.prompts, t.weight * i.weight, max(t.since, i.since))
+                     for t in self.text_prompts.sets_at(frame) for i in self.image_prompts.sets_at(frame))

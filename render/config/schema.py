@@ -26,6 +26,7 @@ def _choices(name: str, values: list[str]) -> type[Enum]:
 
 AnimationModeName = _choices("AnimationModeName", ["none", "2d", "3d", "video_input"])
 Interpolation = _choices("Interpolation", ["linear", "step", "cubic", "ease_in", "ease_out", "ease_in_out"])
+FadeCurve = _choices("FadeCurve", ["linear", "ease_in", "ease_out", "ease_in_out"])
 PaddingMode = _choices("PaddingMode", ["border", "zeros", "reflection"])
 SamplingMode = _choices("SamplingMode", ["bicubic", "bilinear", "nearest"])
 PerlinMode = _choices("PerlinMode", ["mixed", "color", "gray"])
@@ -94,6 +95,14 @@ class AnimationConfig:
     vr_mode: bool = setting(False, "3D: also render left/right eye views (vr/) and a side-by-side video")
     vr_eye_angle: float = setting(0.5, "3D VR: each eye turns this many degrees toward the centre")
     vr_ipd: float = setting(5.0, "3D VR: distance between the eyes, in translation units")
+    loop: bool = setting(False, "2D/3D: make the video loop seamlessly: over the last loop_frames frames the init "
+                                "is blended toward frame 0 one camera step earlier and the guidance also targets "
+                                "frame 0's CLIP embedding, both ramping up (README 'Seamless loops')")
+    loop_frames: int = setting(24, "loop: how many frames at the end close the loop")
+    loop_init_blend: float = setting(1.0, "loop: share of (reverse-warped) frame 0 in the last frame's init, ramping "
+                                          "linearly from the first loop frame; 0 to 1")
+    loop_scale: float = setting(1.0, "loop: weight of frame 0's CLIP image target on the last frame, relative to "
+                                     "the prompts' (whose weights sum to 1), ramping linearly; 0 turns it off")
     video_init_path: Optional[str] = setting(None, "video_input: the source video (mp4, mov, webm, ...)")
     extract_nth_frame: int = setting(2, "video_input: use every n-th source frame; max_frames is capped at the "
                                         "frames extracted")
@@ -195,6 +204,11 @@ class OutputConfig:
     video: bool = setting(True, "stitch the frames into an mp4 at the end")
     previews: bool = setting(True, "also write <batch>_contact.png (16 frames in a grid) and <batch>.gif (small, "
                                    "looping) at the end")
+    progress_every: int = setting(0, "write progress.png in the run dir every K sampler steps (and at each frame's "
+                                     "last step) with the step's predicted clean image, as DD's display_rate; 0: off")
+    intermediate_saves: Any = setting(0, "keep partials/{frame:05d}_{step:03d}.png of every frame: a count N (N "
+                                         "evenly spaced steps, as DD spaces them) or a list of steps counted from "
+                                         "the first step run, e.g. [5, 20]; 0: none")
     quality: Optional[bool] = setting(None, "measure flicker, colour drift and CLIP similarity at the end: run.json "
                                             "'metrics', per frame in quality.csv (README 'Measured quality'); null: "
                                             "for diffusion runs, not for previews")
@@ -270,6 +284,10 @@ class Config:
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "
                                                            "prompts/ preset fills it; DD's lighthouse by default)")
     image_prompts: Dict[Any, List[str]] = open_dict_setting("image prompts per key frame, each 'path:weight'")
+    prompt_blend: Any = setting(0, "frames over which each prompt key fades in from the previous one (also 2s or "
+                                   "4b); a key may give its own: '100 fade 24', '10s fade 2s ease_in'; 0: hard switch (DD)")
+    prompt_blend_interpolation: FadeCurve = setting(FadeCurve["linear"], "curve of the prompt fades: linear, "
+                                                    "ease_in, ease_out, ease_in_out (a key may name its own)")
 
 
 SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "output": OutputConfig, "depth": DepthConfig,

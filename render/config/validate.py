@@ -25,6 +25,7 @@ from render.config import precision
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import DiffusionPlan, hub_clips, plan_diffusion
 from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan, plan_flow
+from render.config.frame_checks import check_loop, check_step_images
 from render.config.plan import SEED_MODULUS, RenderPlan, VideoSource
 from render.config.schema import Config, schedule_fields
 from render.guidance.clip_models import ClipSpec, auto_cpu_precision
@@ -119,8 +120,9 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     variables = audio.variables() if audio is not None else {}
     schedules = _evaluate_schedules(cfg, n_frames, fps, issues, variables)
     clock = audio.b if audio is not None else None
-    text = _prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues, clock)
-    image = _prompts(cfg.image_prompts, "image_prompts", n_frames, fps, issues, clock)
+    fade = (cfg.prompt_blend, cfg.prompt_blend_interpolation.value)
+    text = _prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues, clock, fade)
+    image = _prompts(cfg.image_prompts, "image_prompts", n_frames, fps, issues, clock, fade)
     if "animation.fov" in schedules:
         _check_range(schedules["animation.fov"], "animation.fov", cfg.animation.fov, 0.0, 180.0,
                      "give a field of view between 0 and 180 degrees, e.g. 40", issues)
@@ -128,6 +130,9 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
         frame = int(np.argmax(schedules["animation.zoom"] == 0))
         issues.append(ConfigIssue("animation.zoom", cfg.animation.zoom, f"frame {frame}: a zoom of 0 collapses the "
                                   "image to a point", "zoom is a factor per frame: 1 keeps the size, 1.05 magnifies"))
+    add = lambda *issue: issues.append(ConfigIssue(*issue))  # noqa: E731
+    check_step_images(cfg, model.steps, add)
+    check_loop(cfg, n_frames, add)
     seed = _seed(cfg, issues)
     if output_dir is not None and not issues:
         _check_output_dir(output_dir, n_frames, width, height, issues)
@@ -496,11 +501,16 @@ def _evaluate_schedules(cfg: Config, n_frames: int, fps: float, issues: list[Con
 
 
 def _prompts(prompts, setting: str, n_frames: int, fps: float, issues: list[ConfigIssue],
-             beat_clock: np.ndarray | None = None) -> PromptSchedule:
+             beat_clock: np.ndarray | None = None, fade: tuple = (0, "linear")) -> PromptSchedule:
     try:
         return evaluate_prompt_schedule(prompts, n_frames, fps if fps > 0 else 12.0, setting=setting,
-                                        beat_clock=beat_clock)
+                                        beat_clock=beat_clock, fade=fade[0], fade_curve=fade[1])
     except ScheduleError as exc:
+        if exc.setting == "prompt_blend":
+            if not any(i.setting == "prompt_blend" for i in issues):
+                issues.append(ConfigIssue("prompt_blend", fade[0], exc.reason, "give frames (24), seconds (2s) or "
+                                          "beats of the song (4b), or 0 for hard switches"))
+            return PromptSchedule(frames=((),) * n_frames, change_frames=())
         issues.append(ConfigIssue(exc.setting or setting, dict(prompts or {}), exc.reason,
                                   f'write {setting} as {{frame: ["text:weight", ...]}}, e.g. {{0: ["a lighthouse:2", '
                                   f'"yellow"]}}'))

@@ -17,3 +17,10 @@ class FrameGenerator(Protocol):
     def __call__(self, init: FrameInit, params: FrameParams) -> torch.Tensor:
         """Return the frame as a ``(1,3,H,W)`` float tensor in [0,1]; ``init.image`` may be None (noise)."""
         ...
+
+
+class StepHook(Protocol):
+    def __call__(self, frame: int, step: int, n_steps: int, pred_xstart: torch.Tensor) -> None:
+        """Called after each sampler step with that step's predicted clean image ``(1,3,H,W)`` in [-1, 1]; ``step``
+        counts from 0 (the first step the frame runs) to ``n_steps - 1``."""
+        ...

@@ -4,10 +4,14 @@ Per frame, as Disco Diffusion v5.7 does it:
 
 1. Frame 0 (and any frame from ``init_image``) skips ``skip_steps`` and pulls toward the init with ``init_scale``;
    frames made from the previous frame skip ``frames_skip_steps`` and use ``frames_scale``.
-2. The prompt targets come from the cache (recomputed only when the prompts change).
+2. The prompt targets come from the cache (recomputed only when the prompts change); during a prompt fade the
+   targets of both sets are mixed with their weights (``mix_targets``); an init's ``target`` (a loop's frame 0) adds
+   that image's CLIP embedding with ``target_weight``.
 3. All randomness (starting noise, DDIM noise, cutouts, augmentations) is drawn from torch's generator seeded with
    the frame's seed inside ``fork_rng``, so a frame is reproducible and nothing leaks to other code.
 4. The frame is the last step's ``pred_xstart`` (the model's clean image), as DD saves it.
+5. ``on_step(frame, step, n_steps, pred_xstart)``, when given, sees every step's predicted clean image (in [-1, 1];
+   ``step`` counts from 0 at the first step run): the run's progress images are written through it.
 """
 from __future__ import annotations
 
@@ -29,10 +33,11 @@ from render.diffusion.samplers import (
     symmetry_steps,
 )
 from render.diffusion.schedule import DiffusionSchedule
+from render.generators.base import StepHook
 from render.generators.networks import Networks
 from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0
 from render.guidance.cutouts import dango_augmentations
-from render.guidance.targets import TargetBuilder
+from render.guidance.targets import TargetBuilder, Targets, mix_targets
 from render.modes.base import FrameInit
 
 log = logging.getLogger(__name__)
@@ -44,9 +49,10 @@ class SamplingError(RuntimeError):
 
 class DiffusionGenerator:
     def __init__(self, networks: Networks, plan: RenderPlan, diffusion: DiffusionPlan, mode_name: str, *,
-                 progress: bool = True):
+                 progress: bool = True, on_step: StepHook | None = None):
         model = diffusion.model
         self.model, self.plan, self.diffusion, self.progress = model, plan, diffusion, progress
+        self.on_step = on_step
         self.perceptors = list(networks.perceptors)  # also what the run's CLIP similarity is measured with
         self.weight_files = dict(networks.files)  # what was loaded, for the run record
         self.schedule = DiffusionSchedule.for_steps(model.steps)
@@ -70,7 +76,10 @@ class DiffusionGenerator:
 
     def __call__(self, init: FrameInit, params: FrameParams) -> torch.Tensor:
         skip, scale = self._frame_settings(init)
-        targets = self.targets.build(params.text_prompts, params.image_prompts, self._prompt_seed(params.frame))
+        targets = self._prompt_targets(params)
+        if init.target is not None and init.target_weight > 0:  # a seamless loop's frame 0
+            image = self.targets.image_targets(init.target, self.plan.frame_seed(0))
+            targets = mix_targets([(targets, 1.0), (image, init.target_weight)])
         start = None if init.image is None else init.image * 2 - 1
         self.guidance.set_frame(targets, start, scale)
         with torch.random.fork_rng(devices=self._cuda_devices()):
@@ -87,11 +96,12 @@ class DiffusionGenerator:
             return self.diffusion.frames_skip_steps, self.model.frames_scale
         return self.model.skip_steps, self.model.init_scale
 
-    def _prompt_seed(self, frame: int) -> int:
-        """Targets are seeded by the frame where the current prompts began, so a cache miss gives the same result."""
-        changes = [f for f in self.plan.text_prompts.change_frames + self.plan.image_prompts.change_frames
-                   if f <= frame]
-        return self.plan.frame_seed(max(changes, default=0))
+    def _prompt_targets(self, params: FrameParams) -> list[Targets]:
+        """The frame's prompt sets (two or more while prompts fade), each seeded by the frame where it began, so a
+        cache miss gives the same result."""
+        mix = params.prompt_mix or self.plan.prompt_mix(params.frame)
+        return mix_targets([(self.targets.build(m.text, m.images, self.plan.frame_seed(m.since)), m.weight)
+                            for m in mix if m.weight > 0])
 
     def _cuda_devices(self) -> list[int]:
         return [self.plan.device.index or 0] if self.plan.device.type == "cuda" else []
@@ -104,10 +114,12 @@ class DiffusionGenerator:
         last = None
         bar = tqdm(steps, total=len(indices), desc=f"frame {frame}", unit="step", leave=False,
                    disable=not self.progress, dynamic_ncols=True)
-        for last in bar:
+        for step, last in enumerate(bar):
             if not torch.isfinite(last.sample).all():
                 raise SamplingError(f"frame {frame}: the sample became NaN or infinite at step {last.index}; "
                                     f"lower clip_guidance_scale or enable clamp_grad")
+            if self.on_step is not None:
+                self.on_step(frame, step, len(indices), last.pred_xstart)
         bar.close()
         return last.pred_xstart
 

@@ -5,6 +5,7 @@ cutouts) is drawn from a generator seeded by the caller, so a cached and a fresh
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -19,12 +20,29 @@ from transforms.prompts import Prompt
 
 IMAGE_PROMPT_CUTS = 16
 FUZZY_COPIES = 25
+CACHED_SETS = 4  # a fade of text and image prompts at once targets four prompt sets
 
 
 @dataclass
 class Targets:
     embeds: torch.Tensor  # (n, d) float32
     weights: torch.Tensor  # (n,), normalised so that |sum| = 1
+
+
+def mix_targets(parts: Sequence[tuple[list[Targets], float]]) -> list[Targets]:
+    """Per perceptor, the union of several target sets with their weights scaled: the CLIP loss of the mix is
+    ``sum_s w_s * loss_s`` (its gradient the same sum of the sets' gradients). A single set of weight 1 is returned
+    as it is."""
+    if len(parts) == 1 and parts[0][1] == 1.0:
+        return parts[0][0]
+    mixed = []
+    for per_perceptor in zip(*(targets for targets, _ in parts)):
+        rows = [(t, w) for t, (_, w) in zip(per_perceptor, parts) if len(t.weights) and w != 0]
+        if not rows:
+            mixed.append(per_perceptor[0])
+            continue
+        mixed.append(Targets(torch.cat([t.embeds for t, _ in rows]), torch.cat([t.weights * w for t, w in rows])))
+    return mixed
 
 
 class TargetBuilder:
@@ -37,12 +55,34 @@ class TargetBuilder:
         self._cache: dict[tuple, list[Targets]] = {}
 
     def build(self, text: Sequence[Prompt], images: Sequence[Prompt], seed: int) -> list[Targets]:
-        """One :class:`Targets` per perceptor; cached by (prompts, seed)."""
+        """One :class:`Targets` per perceptor; cached by (prompts, seed), the last few sets (a fade alternates)."""
         key = (tuple(text), tuple(images), seed)
         if key not in self._cache:
             with torch.random.fork_rng(devices=self._devices()):
                 torch.manual_seed(seed)
-                self._cache = {key: [self._for(p, text, images) for p in self.perceptors]}
+                built = [self._for(p, text, images) for p in self.perceptors]
+            while len(self._cache) >= CACHED_SETS + 1:  # the prompt sets of a fade, and a loop's frame 0
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = built
+        return self._cache[key]
+
+    def image_targets(self, image: torch.Tensor, seed: int) -> list[Targets]:
+        """One :class:`Targets` per perceptor for an image in memory ``(1,3,H,W)`` in [0, 1] (a loop's frame 0):
+        its 16 cutouts as an image prompt, weights summing to 1; seeded, and cached for the same pixels."""
+        key = ("image", hashlib.sha256(image.detach().cpu().numpy().tobytes()).hexdigest(), seed)
+        if key not in self._cache:
+            with torch.random.fork_rng(devices=self._devices()), torch.no_grad():
+                torch.manual_seed(seed)
+                built = []
+                for perceptor in self.perceptors:
+                    cuts = MakeCutouts(perceptor.input_resolution, IMAGE_PROMPT_CUTS, self.augment)(
+                        image.to(perceptor.device))
+                    encoded = perceptor.encode_image(cuts).float()
+                    built.append(Targets(encoded, torch.full((len(encoded),), 1.0 / len(encoded),
+                                                             device=perceptor.device)))
+            while len(self._cache) >= CACHED_SETS + 1:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = built
         return self._cache[key]
 
     def _devices(self) -> list[int]:

@@ -24,6 +24,8 @@ class FrameInit:
     image: torch.Tensor | None  # (1,3,H,W) in [0,1], or None for "start from noise"
     final: bool = False  # True: ``image`` is the frame itself and no generator runs
     from_previous: bool = False  # True: made from earlier frames (DD then uses frames_scale/frames_skip_steps)
+    target: torch.Tensor | None = None  # an image whose CLIP embedding the guidance also targets (seamless loops)
+    target_weight: float = 0.0  # its weight against the prompts (whose weights sum to 1)
 
 
 @dataclass
@@ -81,3 +83,7 @@ class ChainedMode:
 
     def warp(self, previous: torch.Tensor, params: FrameParams) -> torch.Tensor:
         raise NotImplementedError
+
+    def warp_image(self, image: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        """Any image moved by the camera step of ``params`` (what a loop warps frame 0 with)."""
+        return self.warp(image, params)

@@ -67,6 +67,7 @@ class Mode3D:
         self.state = State3D()
         self._last_depth: torch.Tensor | None = None
         self._depth_memo: tuple[torch.Tensor, torch.Tensor] | None = None  # (image, its depth)
+        self._image_depth: tuple[torch.Tensor, torch.Tensor] | None = None  # warp_image's (image, its depth)
 
     def _depth_of(self, image: torch.Tensor) -> torch.Tensor:
         """Depth of ``image``, reusing the last result for the same tensor: with VR, the saved frame's depth (for
@@ -83,6 +84,13 @@ class Mode3D:
         warped = warp3d(image, depth, translation, rotation, fov=params["animation.fov"], near=c.near, far=c.far,
                         padding_mode=c.padding_mode, sampling_mode=c.sampling_mode)
         return warped.mul(255).to(torch.uint8).float().div(255)  # the 8-bit frame DD writes to prevFrameScaled.png
+
+    def warp_image(self, image: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        """Any image moved by the camera step of ``params``, with its own depth (kept for the same tensor, so the
+        chain's depth memo is left alone)."""
+        if self._image_depth is None or not torch.equal(self._image_depth[0], image):
+            self._image_depth = (image.clone(), self.depth(image))
+        return self._warp(image, params, self._image_depth[1])
 
     def prepare(self, params: FrameParams) -> FrameInit:
         s, f = self.state, params.frame

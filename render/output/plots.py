@@ -1,5 +1,6 @@
-"""``schedules.png``: every animated parameter over the frames, with the frames where prompts change, and the song's
-features (``audio.path``) below them on the same frame axis, so beat sync can be checked before rendering."""
+"""``schedules.png``: every animated parameter over the frames, with the frames where prompts change (dashed) and
+fade (shaded, with a panel of each fade's weight), and the song's features (``audio.path``) below them on the same
+frame axis, so beat sync can be checked before rendering."""
 from __future__ import annotations
 
 import math
@@ -14,15 +15,28 @@ import numpy as np  # noqa: E402
 
 if TYPE_CHECKING:
     from audio.analysis import AudioFeatures
+    from transforms.prompts import PromptSchedule
 
 AUDIO_PANELS = (("beat", ("beat",)), ("level and onsets", ("rms", "onset")), ("bands", ("lo", "mid", "hi")))
 
 
+def prompt_fade_panels(**schedules: "PromptSchedule") -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
+    """For ``text_prompts=..., image_prompts=...``: a curve per schedule that fades (the weight of the key in force:
+    1 outside fades), and every fade's ``(first, last)`` frames."""
+    panels, spans = {}, []
+    for name, schedule in schedules.items():
+        if schedule.blend:
+            panels[f"{name}: weight of the incoming key (fades)"] = np.asarray(schedule.blend)
+            spans += schedule.fade_spans()
+    return panels, sorted(spans)
+
+
 def plot_schedules(schedules: Mapping[str, np.ndarray], path: Path, *, fps: float,
                    prompt_changes: Sequence[int] = (), title: str = "",
-                   audio: "AudioFeatures | None" = None) -> Path:
-    """One small panel per schedule (frames on x, seconds on a top axis); dashed lines where prompts change. With
-    ``audio``, three more panels: the beat pulse (detected beats marked), rms and onsets, and the lo/mid/hi bands."""
+                   audio: "AudioFeatures | None" = None, prompt_fades: Sequence[tuple[int, int]] = ()) -> Path:
+    """One small panel per schedule (frames on x, seconds on a top axis); dashed lines where prompts change, shaded
+    spans where they fade (``prompt_fades``: first and last frame of each). With ``audio``, three more panels: the
+    beat pulse (detected beats marked), rms and onsets, and the lo/mid/hi bands."""
     names = list(schedules) + ([f"audio: {title}" for title, _ in AUDIO_PANELS] if audio is not None else [])
     cols = 2 if len(names) > 1 else 1
     rows = max(1, math.ceil(len(names) / cols))
@@ -36,6 +50,8 @@ def plot_schedules(schedules: Mapping[str, np.ndarray], path: Path, *, fps: floa
         ax.set_title(name, fontsize=9, loc="left", pad=16 if ax in axes[0] else 4)
         for frame in prompt_changes:
             ax.axvline(frame, color="grey", ls="--", lw=0.8)
+        for first, last in prompt_fades:
+            ax.axvspan(first - 1, last, color="tab:orange", alpha=0.15, lw=0)
         ax.grid(alpha=0.3)
         ax.margins(x=0)
     for ax in list(axes.flat)[len(names):]:

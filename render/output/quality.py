@@ -300,6 +300,19 @@ class QualityReport:
 CSV_COLUMNS = ("frame", "flicker", "lab_mean_dist", "lab_std_dist", "clip_similarity")
 
 
+def loop_seam(frames_dir: str | Path, report: QualityReport, *, preset: str = FLOW_PRESET,
+              max_side: int = FLOW_MAX_SIDE) -> dict[str, float | None]:
+    """A looping run's seam: ``loop_flicker``, the flicker from the last frame to frame 0 (what the loop shows when
+    it wraps), next to ``flicker_median``, the median flicker between consecutive frames: a seamless loop's seam is
+    no worse than an ordinary cut between frames."""
+    frames_dir = Path(frames_dir)
+    last = read_frame(frames_dir / f"{report.n_frames - 1:05d}.png")
+    first = read_frame(frames_dir / f"{0:05d}.png")
+    seam = pair_flicker(last, first, create_estimator("dis", preset=preset), max_side)
+    median = float(np.median(report.flicker_series)) if len(report.flicker_series) else None
+    return {"loop_flicker": _rounded(seam, 3), "flicker_median": _rounded(median, 3)}
+
+
 def read_frame(path: Path) -> np.ndarray:
     """A frame PNG as uint8 RGB (H, W, 3)."""
     with Image.open(path) as img:
