@@ -37,6 +37,7 @@ class RunRecord:
     packages: dict[str, str]
     device: str
     model_files: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    presets: dict[str, Any] = field(default_factory=dict)  # config_name and group choices it was composed from
     frames: list[FrameTiming] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)
     status: str = "running"
