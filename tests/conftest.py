@@ -56,3 +56,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """One headless Chromium for the page tests (tests/browser.py): skipped where it is missing, except under CI
+    (CI=true), where that fails."""
+    from browser import Browser, require_chromium
+
+    chromium = Browser(require_chromium(), tmp_path_factory.mktemp("chromium_profile"))
+    yield chromium
+    chromium.close()
