@@ -97,9 +97,11 @@ def gallery_html(sweep_dir: Path, ranked: Sequence[tuple[int | None, JobRun]], v
     jobs = [job for _, job in ranked]
     done = sum(job.completed for job in jobs)
     order = {job.name: i for i, job in enumerate(sorted(jobs, key=lambda j: job_order(j.path)))}
+    values = [card_values(rank, job, varied, metrics) for rank, job in ranked]
     buttons = "".join(f'<button type="button" data-sort="{i}" data-first="{first}" aria-pressed="false">'
                       f'{esc(label)}<span class="dir"></span></button>'
-                      for i, (label, first) in enumerate(sort_keys(varied, metrics)))
+                      for i, (label, first) in enumerate(sort_keys(varied, metrics))
+                      if any(v[i] for v in values))  # not a metric no job has
     cards = "".join(job_card(sweep_dir, order[job.name], rank, job, varied, metrics) for rank, job in ranked)
     failed = len(jobs) - done
     body = (f"{GALLERY_STYLE}<h1>Sweep {esc(sweep_dir.name)}</h1>"

@@ -129,7 +129,7 @@ def _images(root: Path, batch_name: str) -> str:
 def _metrics(record: RunRecord) -> str:
     stages = {name: sum(t.seconds.get(name, 0.0) for t in record.frames) for name, _ in STAGES}
     total, n = sum(stages.values()), len(record.frames)
-    rows = [(k, f'<span class="num" data-metric="{esc(k)}">{esc(number(v))}</span>')
+    rows = [(k, f'<span class="num" data-metric="{esc(k)}">{esc(number(v)) if v is not None else "—"}</span>')
             for k, v in record.metrics.items()]
     rows += [("frames rendered", str(n)),
              ("render time", f"{total:.1f} s" + (f" ({total / n:.2f} s per frame)" if n else "")),
@@ -152,7 +152,7 @@ def timing_svg(frames: Sequence[FrameTiming], width: int = 900, height: int = 22
     frames = sorted(frames, key=lambda t: t.frame)
     if not frames:
         return '<p class="note">no frame yet</p>'
-    left, bottom, top, right = 48, 22, 8, 8
+    left, bottom, top, right = 64, 22, 8, 8
     first, last = frames[0].frame, frames[-1].frame + 1
     peak = max(sum(t.seconds.get(name, 0.0) for name, _ in STAGES) for t in frames) or 1.0
 
