@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import shlex
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -18,16 +17,12 @@ from render.config.validate import ConfigErrors
 from render.generators.diffusion import SamplingError
 from render.output.sweep import SweepJobFailed
 from render.run.checkpoint import CheckpointError
-from render.run.resume import ResumeError, run_dir_resolver
+from render.run.resume import ResumeError, resume_command, run_dir_resolver
 from render.run.signals import GracefulStop
 
 log = logging.getLogger("main")
 register_configs()
 OmegaConf.register_new_resolver("run_dir", run_dir_resolver, replace=True)
-
-
-def resume_command(run_dir: Path) -> str:
-    return f"python main.py resume={shlex.quote(str(run_dir))}"
 
 
 def exit_job(code: int, error: Exception) -> NoReturn:

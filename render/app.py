@@ -10,10 +10,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from render.builders import animated_schedules, build_generator, build_mode, weight_files_used
 from render.config.plan import RenderPlan
+from render.config.presets import hydra_presets
 from render.config.validate import check_inputs, to_settings
 from render.output.exports import stitch_outputs
 from render.output.plots import plot_schedules, prompt_fade_panels
 from render.output.previews import write_previews
+from render.output.report import RunReport
 from render.run.loop import render_frames
 from render.run.progress import StepImages
 from render.run.run_dir import RunDir
@@ -40,7 +42,8 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     config = OmegaConf.to_container(cfg, resolve=True)
     config["seed"] = plan.seed
     run = RunDir(output_dir, settings.batch_name).create()
-    session = RunSession(run, config, plan, point)
+    report = RunReport(run.root, settings.batch_name, plan.n_frames)  # report.html, refreshed with every run.json
+    session = RunSession(run, config, plan, point, presets=hydra_presets(), on_record=report.refresh)
     session.check_plan()
     log.info("rendering %d frames at %dx%d on %s, seed %d", plan.n_frames, plan.width, plan.height, plan.device,
              plan.seed)
@@ -76,7 +79,8 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
         session.finish("stopped")
         return RunResult(run_dir=run.root, frames=result.frames, video=None, stopped=True)
 
-    # 5. Stitch the video (and the mode's extra videos), the contact sheet and GIF.
+    # 5. Stitch the video (and the mode's extra videos, the interpolated and upscaled copies), the contact sheet and
+    #    GIF. report.html gets them with the record's last write.
     video = stitch_outputs(settings, plan, run, mode) if settings.output.video else None
     session.record.video = str(video) if video is not None else None
     if settings.output.previews:

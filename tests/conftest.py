@@ -66,3 +66,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """One headless Chromium for the page tests (tests/browser.py): skipped where it is missing, except under CI
+    (CI=true), where that fails."""
+    from browser import Browser, require_chromium
+
+    chromium = Browser(require_chromium(), tmp_path_factory.mktemp("chromium_profile"))
+    yield chromium
+    chromium.close()

@@ -1,14 +1,19 @@
-"""Helpers several test rooms share: click tracks, an mp4's stream list, running main.py, frame hashes."""
+"""Helpers several test rooms share: click tracks, an mp4's stream list, running main.py, frame hashes, sweep job
+directories as a sweep leaves them."""
 from __future__ import annotations
 
+import csv
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import wave
+from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
+import yaml
 
 from conftest import ROOT
 
@@ -54,3 +59,27 @@ def run_main(*args, env=None, cwd=ROOT):
 
 def frame_hashes(run_dir):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((run_dir / "frames").glob("*.png"))}
+
+
+def make_job(sweep: Path, num: int, *, config: dict | None = None, overrides: list[str] = (), status="completed",
+             metrics: dict | None = None, frames: int = 3, record: bool = True, log: str = "") -> Path:
+    """A job directory as a sweep leaves it: .hydra/ files, main.log and (unless ``record=False``) run.json."""
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    config = config or {"animation": {"mode": "2d", "zoom": "0: (1)"}, "seed": 1, "resume": None}
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
+    (job / "main.log").write_text(log)
+    if record:
+        video = job / "TimeToDisco.mp4"
+        video.write_bytes(b"mp4")
+        run = {"config": config, "status": status, "frames": [{"frame": i} for i in range(frames)],
+               "video": str(video) if status == "completed" else None, "metrics": metrics or {},
+               "started": 100.0, "finished": 112.5 if status == "completed" else None, "peak_rss_mb": 900.0}
+        (job / "run.json").write_text(json.dumps(run))
+    return job
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))

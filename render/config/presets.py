@@ -6,11 +6,18 @@ to it; your own presets can still be YAML files in ``conf/model/`` (they overrid
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 
 from render.config.schema import Config, ModelConfig
 
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 DD_CLIPS = ["ViT-B-32:openai", "ViT-B-16:openai", "RN50:openai"]
 
 MODEL_PRESETS: dict[str, ModelConfig] = {
@@ -41,3 +48,28 @@ def register_configs() -> None:
     cs.store(name="base_config", node=Config)
     for name, preset in MODEL_PRESETS.items():
         cs.store(group="model", name=name, node=preset)
+
+
+def hydra_presets() -> dict[str, Any]:
+    """The running Hydra app's config name and group choices (``animation=3d_zoom``, ...; Hydra's own groups left
+    out), from which :func:`preset_defaults` composes the run's defaults; ``{}`` outside a Hydra app."""
+    if not HydraConfig.initialized():
+        return {}
+    hydra_cfg = HydraConfig.get()
+    choices = {str(group): str(choice) for group, choice in hydra_cfg.runtime.choices.items()
+               if choice is not None and not str(group).startswith("hydra")}
+    return {"config_name": hydra_cfg.job.config_name, "choices": choices}
+
+
+def preset_defaults(presets: dict[str, Any]) -> dict[str, Any]:
+    """The config that ``presets`` (see :func:`hydra_presets`) give with no other override, resolved: what a run
+    changed is what differs from it. Empty presets compose ``conf/config.yaml`` as it is."""
+    overrides = [f"{group}={choice}" for group, choice in (presets.get("choices") or {}).items()]
+    name = presets.get("config_name") or "config"
+    register_configs()
+    if GlobalHydra.instance().is_initialized():  # inside the app (or a test's compose): its search path
+        cfg = compose(config_name=name, overrides=overrides)
+    else:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            cfg = compose(config_name=name, overrides=overrides)
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)

@@ -212,6 +212,11 @@ class OutputConfig:
     quality: Optional[bool] = setting(None, "measure flicker, colour drift and CLIP similarity at the end: run.json "
                                             "'metrics', per frame in quality.csv (README 'Measured quality'); null: "
                                             "for diffusion runs, not for previews")
+    interpolate_fps: Optional[float] = setting(None, "also write <batch>_<N>fps.mp4: the frames at N fps by ffmpeg's "
+                                                     "motion-compensated interpolation (minterpolate), same length, "
+                                                     "the song muxed in; N above output.fps; null: off")
+    upscale: int = setting(1, "2 or 4: also write <batch>_2x.mp4 (or _4x), Lanczos-scaled, the song muxed in (of "
+                              "the interpolated video when interpolate_fps is set); 1: off")
 
 
 @dataclass

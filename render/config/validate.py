@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import os
 import random
 import shutil
@@ -110,6 +111,7 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     depth = _check_depth(cfg, issues)
     video, flow = _check_video(cfg, max_frames, issues)
     fps = _output_fps(cfg, video)
+    _check_exports(cfg, fps, issues)
     diffusion = _check_diffusion(cfg, device, issues)
     model = diffusion.model if diffusion is not None else cfg.model
     width, height = _check_size(cfg, model.width_height, issues)
@@ -229,6 +231,26 @@ def _check_output(cfg: Config, issues: list[ConfigIssue]) -> None:
     if not 0 <= cfg.output.crf <= 51:
         issues.append(ConfigIssue("output.crf", cfg.output.crf, "x264 accepts 0 to 51",
                                   "use 17 for near-lossless, 23 for x264's default"))
+
+
+UPSCALES = (1, 2, 4)
+
+
+def _check_exports(cfg: Config, fps: float, issues: list[ConfigIssue]) -> None:
+    """The opt-in smoother and larger copies: a frame rate above the video's, a factor of 2 or 4, and a video."""
+    target, scale = cfg.output.interpolate_fps, cfg.output.upscale
+    if target is not None and not (math.isfinite(target) and fps < target <= MAX_FPS):
+        issues.append(ConfigIssue("output.interpolate_fps", target, f"must be a frame rate above the video's "
+                                  f"{fps:g} fps and at most {MAX_FPS:g}",
+                                  f"e.g. output.interpolate_fps={2 * fps:g} (twice the frames), or null (off)"))
+    if scale not in UPSCALES:
+        issues.append(ConfigIssue("output.upscale", scale, "must be 1 (off), 2 or 4",
+                                  "output.upscale=2 doubles the width and height"))
+    if not cfg.output.video:
+        for name, value, off in (("output.interpolate_fps", target, None), ("output.upscale", scale, 1)):
+            if value != off:
+                issues.append(ConfigIssue(name, value, "makes a copy of the video, and output.video=false",
+                                          f"set output.video=true, or {name}={'null' if off is None else off}"))
 
 
 def _check_paths(cfg: Config, issues: list[ConfigIssue]) -> None:

@@ -1,5 +1,6 @@
-"""The videos of a finished run: the frames as an mp4, and the extras each mode asks for (VR side by side; video
-input's flow- or linear-blended export and the source's audio)."""
+"""The videos of a finished run: the frames as an mp4, the extras each mode asks for (VR side by side; video input's
+flow- or linear-blended export and the source's audio), and the opt-in smoother (``output.interpolate_fps``) and
+larger (``output.upscale``) copies."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from render.config.plan import RenderPlan
 from render.config.schema import Config
-from render.output.video import mux_audio, stitch_side_by_side, stitch_video
+from render.output.video import mux_audio, stitch_side_by_side, stitch_smooth, stitch_video
 from render.run.run_dir import RunDir
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Pat
     """Encode every video of the run; returns the main one."""
     encode = dict(fps=plan.fps, crf=settings.output.crf, preset=settings.output.preset.value)
     video = stitch_video(run.frames_dir, run.video_path, **encode)
-    made = [video]
+    made = [video, *smooth_exports(settings, plan, run, encode)]
     if settings.animation.vr_mode:
         made.append(stitch_side_by_side(run.root / "vr", _sibling(run, "_vr"), **encode))
     if plan.video is not None:
@@ -41,6 +42,21 @@ def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Pat
     for path in made:
         log.info("video: %s", path)
     return video
+
+
+def smooth_exports(settings: Config, plan: RenderPlan, run: RunDir, encode: dict) -> list[Path]:
+    """``<batch>_<N>fps.mp4`` (motion-interpolated to N fps) and ``<batch>[_<N>fps]_2x.mp4`` (Lanczos-upscaled, of the
+    interpolated frames when both are asked for), each encoded from the PNG frames."""
+    target, scale = settings.output.interpolate_fps, settings.output.upscale
+    made, stem = [], ""
+    common = dict(fps=plan.fps, n_frames=plan.n_frames, crf=encode["crf"], preset=encode["preset"])
+    if target is not None:
+        stem = f"_{target:g}fps"
+        made.append(stitch_smooth(run.frames_dir, _sibling(run, stem), to_fps=target, **common))
+    if scale != 1:
+        made.append(stitch_smooth(run.frames_dir, _sibling(run, f"{stem}_{scale}x"), to_fps=target, scale=scale,
+                                  **common))
+    return made
 
 
 def _sibling(run: RunDir, suffix: str) -> Path:

@@ -32,6 +32,27 @@ def stitch_video(frames_dir: Path, out_path: Path, *, fps: float, crf: int = 17,
     return _encode(inputs, [], out_path, crf=crf, preset=preset)
 
 
+def stitch_smooth(frames_dir: Path, out_path: Path, *, fps: float, n_frames: int, to_fps: float | None = None,
+                  scale: int = 1, crf: int = 17, preset: str = "slow", pattern: str = "%05d.png",
+                  start_number: int = 0) -> Path:
+    """The frames at ``to_fps`` by ffmpeg's motion-compensated interpolation (``minterpolate``, bidirectional motion
+    estimation, overlapped blocks) and/or ``scale`` times wider and taller (Lanczos), as :func:`stitch_video`.
+
+    The interpolated video lasts as long as the frames at ``fps`` do: the last frame is held for two more frames
+    (minterpolate stops short of its last input) and the output is cut at ``n_frames * to_fps / fps`` frames."""
+    chain, limit = [], []
+    if to_fps is not None:
+        chain += ["tpad=stop_mode=clone:stop=2",
+                  f"minterpolate=fps={to_fps:g}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"]
+        limit = ["-frames:v", str(max(1, round(n_frames * to_fps / fps)))]
+    if scale != 1:
+        chain.append(f"scale=iw*{scale}:ih*{scale}:flags=lanczos")
+    if not chain:
+        raise ValueError("stitch_smooth needs to_fps or a scale other than 1")
+    inputs = ["-framerate", f"{fps:g}", "-start_number", str(start_number), "-i", str(Path(frames_dir) / pattern)]
+    return _encode(inputs, ["-vf", ",".join(chain), *limit], out_path, crf=crf, preset=preset)
+
+
 def stitch_side_by_side(frames_dir: Path, out_path: Path, *, fps: float, crf: int = 17, preset: str = "slow",
                         left: str = "%05d_l.png", right: str = "%05d_r.png", start_number: int = 0) -> Path:
     """The VR video: left and right eye frames side by side (left eye on the left), as :func:`stitch_video`."""

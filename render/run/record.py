@@ -38,6 +38,7 @@ class RunRecord:
     device: str
     model_files: dict[str, dict[str, str | None]] = field(default_factory=dict)
     precisions: dict[str, dict[str, str]] = field(default_factory=dict)  # per model: value, reason
+    presets: dict[str, Any] = field(default_factory=dict)  # config_name and group choices it was composed from
     frames: list[FrameTiming] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)
     status: str = "running"

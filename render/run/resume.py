@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -28,6 +29,11 @@ RUNS_ROOT = Path("outputs")
 
 class ResumeError(ValueError):
     pass
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in ``run_dir``."""
+    return f"python main.py resume={shlex.quote(str(run_dir))}"
 
 
 def find_run_dir(resume: str, batch_name: str, root: Path = RUNS_ROOT) -> Path:

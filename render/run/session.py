@@ -5,7 +5,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -66,18 +66,24 @@ def resume_config(composed: DictConfig, run_dir: Path, overrides: Iterable[str])
 
 
 class RunSession:
-    """Writes ``config.yaml``, ``state/`` and ``run.json`` as frames finish; restores them when resuming."""
+    """Writes ``config.yaml``, ``state/`` and ``run.json`` as frames finish; restores them when resuming.
 
-    def __init__(self, run: RunDir, config: dict, plan: RenderPlan, point: ResumePoint | None):
+    ``on_record`` runs after every write of ``run.json`` (the recipe refreshes the run's page with it)."""
+
+    def __init__(self, run: RunDir, config: dict, plan: RenderPlan, point: ResumePoint | None, *,
+                 presets: dict | None = None, on_record: Callable[[RunRecord], None] | None = None):
         self.run, self.config, self.plan, self.point = run, config, plan, point
         self.checkpoints = Checkpoints(run.root / STATE_DIR)
         self.hash = config_hash(config)
+        self.on_record = on_record
         self.record = point.record if point is not None and point.record is not None else new_record(
             config, plan.device, CODE_DIR)
         self.record.config, self.record.status = config, "running"
         self.record.precisions = {name: choice.as_dict() for name, choice in plan.precisions.items()}
         if plan.precisions:
             log.info("%s", describe_precisions(plan.precisions))
+        if presets and not self.record.presets:  # a resumed run keeps the presets it started from
+            self.record.presets = presets
 
     @property
     def start_frame(self) -> int:
@@ -99,7 +105,13 @@ class RunSession:
             restore_rng(self.point.state.rng)
             self.record.resumed_at.append(self.start_frame)
             log.info("resuming %s at frame %d of %d", self.run.root, self.start_frame, self.plan.n_frames)
+        self.write_record()
+
+    def write_record(self) -> None:
+        """``run.json`` now, then ``on_record``."""
         self.record.write(self.run.root / "run.json")
+        if self.on_record is not None:
+            self.on_record(self.record)
 
     def frame_done(self, mode: AnimationMode):
         """The loop's ``on_frame``: the checkpoint, then the record (a frame is done once its state is written)."""
@@ -107,14 +119,14 @@ class RunSession:
             self.checkpoints.save(FrameState(frame=done.frame, seed=self.plan.seed, config_hash=self.hash,
                                              mode=mode.state_dict(), rng=rng_state()))
             self.record.add_frame(FrameTiming(done.frame, done.seed, done.seconds))
-            self.record.write(self.run.root / "run.json")
+            self.write_record()
         return on_frame
 
     def finish(self, status: str) -> None:
         self.record.status = status
         self.record.finished = time.time()
         self.record.update_memory()
-        self.record.write(self.run.root / "run.json")
+        self.write_record()
         log.info("run summary (%s):\n%s", self.run.root, self.record.summary())
 
 

@@ -66,3 +66,23 @@ def test_seed_sequence(compose_config):
     assert [plan.params(f).seed for f in range(3)] == [41, 42, 43]
     drawn = check_inputs(to_settings(compose_config("seed=null"))).seed
     assert 0 <= drawn < 2**32
+
+
+@pytest.mark.parametrize("overrides, setting, problem", [
+    (["output.interpolate_fps=12"], "output.interpolate_fps", "above the video's 12 fps"),
+    (["output.fps=24", "output.interpolate_fps=20"], "output.interpolate_fps", "above the video's 24 fps"),
+    (["output.interpolate_fps=inf"], "output.interpolate_fps", "above the video's 12 fps and at most 1000"),
+    (["output.interpolate_fps=nan"], "output.interpolate_fps", "above the video's 12 fps"),
+    (["output.upscale=3"], "output.upscale", "must be 1 (off), 2 or 4"),
+    (["output.video=false", "output.upscale=2"], "output.upscale", "output.video=false"),
+    (["output.video=false", "output.interpolate_fps=24"], "output.interpolate_fps", "output.video=false"),
+])
+def test_smoother_and_larger_exports_are_checked(compose_config, overrides, setting, problem):
+    issues, text = issues_of(compose_config, "animation.max_frames=4", *overrides)
+    assert set(issues) == {setting} and problem in issues[setting].problem and "fix:" in text
+
+
+def test_interpolating_to_a_higher_rate_and_upscaling_by_2_or_4_pass(compose_config):
+    for overrides in (["output.interpolate_fps=24", "output.upscale=4"], ["output.fps=10", "output.interpolate_fps=25"]):
+        plan = check_inputs(to_settings(compose_config("animation.max_frames=4", *overrides)))
+        assert plan.n_frames == 4

@@ -1,7 +1,6 @@
 """Sweeps: varied settings, ranking, summary.csv/summary.md, the CLI and the callback; a 2x2 sweep end to end."""
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -11,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.utils import JobReturn, JobStatus
@@ -31,27 +29,9 @@ from render.output.sweep import (
     varied_settings,
     write_summary,
 )
+from support import make_job, read_csv
 
 METRICS = ("flicker", "color_drift_mean", "color_drift_std", "clip_similarity")
-
-
-def make_job(sweep: Path, num: int, *, config: dict | None = None, overrides: list[str] = (), status="completed",
-             metrics: dict | None = None, frames: int = 3, record: bool = True, log: str = "") -> Path:
-    """A job directory as a sweep leaves it: .hydra/ files, main.log and (unless ``record=False``) run.json."""
-    job = sweep / str(num)
-    (job / ".hydra").mkdir(parents=True)
-    config = config or {"animation": {"mode": "2d", "zoom": "0: (1)"}, "seed": 1, "resume": None}
-    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(list(overrides)))
-    (job / "main.log").write_text(log)
-    if record:
-        video = job / "TimeToDisco.mp4"
-        video.write_bytes(b"mp4")
-        run = {"config": config, "status": status, "frames": [{"frame": i} for i in range(frames)],
-               "video": str(video) if status == "completed" else None, "metrics": metrics or {},
-               "started": 100.0, "finished": 112.5 if status == "completed" else None, "peak_rss_mb": 900.0}
-        (job / "run.json").write_text(json.dumps(run))
-    return job
 
 
 def metric_set(flicker, drift, clip=None) -> dict:
@@ -65,11 +45,6 @@ def zoom_seed_sweep(sweep: Path, flickers=(0.5, 0.2, 0.9, 0.4), clips=(None,) * 
                   "width": 64, "resume": None}
         make_job(sweep, num, config=config, overrides=["model=tiny", f'animation.zoom="0:({zoom})"', f"seed={seed}"],
                  metrics=metric_set(flickers[num], 0.3, clips[num]))
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 # --- what varied -------------------------------------------------------------------------------------------------
