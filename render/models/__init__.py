@@ -1,0 +1,1 @@
+"""Weight files: the registry of known files, their hashes, downloads and the download command."""
