@@ -30,7 +30,7 @@ from render.diffusion.samplers import (
 )
 from render.diffusion.schedule import DiffusionSchedule
 from render.generators.networks import Networks
-from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0
+from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0, UNetX0
 from render.guidance.cutouts import dango_augmentations
 from render.guidance.targets import TargetBuilder
 from render.modes.base import FrameInit
@@ -65,7 +65,7 @@ class DiffusionGenerator:
     def _x0_predictor(self, networks: Networks):
         if networks.secondary is not None:
             return SecondaryX0(networks.secondary, self.schedule.alphas_cumprod)
-        return lambda x, index: self.denoiser(x, index).model_pred_xstart
+        return UNetX0(networks.unet, self.schedule)
 
     def __call__(self, init: FrameInit, params: FrameParams) -> torch.Tensor:
         skip, scale = self._frame_settings(init)
