@@ -173,8 +173,8 @@ class ModelConfig:
     use_vertical_symmetry: bool = setting(False, "mirror the top half at transformation_percent (DDIM)")
     use_horizontal_symmetry: bool = setting(False, "mirror the left half at transformation_percent (DDIM)")
     transformation_percent: List[float] = setting([0.09], "points of the sampling run where symmetry is applied")
-    precision: Precision = setting(Precision["auto"], "UNet and secondary model precision: auto (bf16 on CUDA "
-                                                      "and CPU), fp32, bf16, fp16 (CUDA only)")
+    precision: Precision = setting(Precision["auto"], "UNet precision: auto (bf16 on CUDA and CPU), fp32, bf16, "
+                                                      "fp16 (CUDA only); the secondary model always runs in fp32")
     clip_precision: Precision = setting(Precision["auto"], "CLIP image-encoder precision: auto (fp16 on CUDA; on "
                                                            "CPU bf16 for ViTs and ResNets, fp32 for other towers, "
                                                            "as measured in benchmarks/bench_step.py)")

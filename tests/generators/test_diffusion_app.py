@@ -149,3 +149,29 @@ def test_model_settings_are_validated_before_loading(compose_config, override, s
     with pytest.raises(ConfigErrors) as info:
         check_inputs(to_settings(compose_config("model=tiny", "model.steps=20", override)))
     assert setting in {i.setting for i in info.value.issues}
+
+
+def test_guidance_x0_is_never_clamped_and_the_secondary_stays_fp32(compose_config):
+    """DD's cond_fn asks the UNet for x0 with clip_denoised=False whatever the sampler does; the secondary model is
+    float32 at any model.precision."""
+    from render.generators.diffusion import DiffusionGenerator
+    from render.generators.networks import load_networks
+    from render.guidance.cond import UNetX0
+
+    for secondary in (False, True):
+        plan = check_inputs(to_settings(compose_config("animation=none", *TINY_DIFFUSION, "model.clip_denoised=true",
+                                                       "model.precision=bf16",
+                                                       f"model.use_secondary_model={str(secondary).lower()}")))
+        networks = load_networks(plan.diffusion, torch.device("cpu"), progress=False)
+        gen = DiffusionGenerator(networks, plan, plan.diffusion, "none", progress=False)
+        assert gen.denoiser.clip_denoised  # the sampler clamps, as asked
+        if secondary:
+            assert {p.dtype for p in networks.secondary.parameters()} == {torch.float32}
+            continue
+        predict = gen.guidance.predict_x0
+        assert isinstance(predict, UNetX0) and not predict.denoiser.clip_denoised
+        x = torch.randn(1, 3, 64, 128) * 40  # far out of range: the UNet's x0 leaves [-1, 1]
+        index = torch.tensor([gen.schedule.num_timesteps - 1])
+        with torch.no_grad():
+            raw, clamped = predict(x, index), gen.denoiser(x, index).model_pred_xstart
+        assert raw.abs().max() > 1 and clamped.abs().max() <= 1
