@@ -15,6 +15,7 @@ from pathlib import Path
 import open_clip
 import torch
 
+from render.config.model_defaults import with_model_defaults
 from render.config.presets import model_preset
 from render.config.schema import ModelConfig
 from render.guidance.clip_models import TINY_CLIPS, ClipModelError, ClipSpec
@@ -75,6 +76,7 @@ def plan_diffusion(model: ModelConfig, *, init_image: bool, device: torch.device
                                                                                           list[Problem]]:
     problems: list[Problem] = []
     model, fallback = _resolve_auto(model, init_image)
+    model = with_model_defaults(model)
     _check_names(model, problems)
     _check_numbers(model, device, problems)
     cuts = _cut_schedules(model, problems)

@@ -144,8 +144,11 @@ class ModelConfig:
     clip_models: List[str] = setting(["ViT-B-32:openai", "ViT-B-16:openai", "RN50:openai"],
                                      "CLIP models as ARCH:TAG (open_clip names), e.g. ViT-L-14:openai, "
                                      "ViT-B-32:laion2b_e16")
-    width_height: List[int] = setting([1280, 768], "frame size used when width/height are not set (DD's "
-                                                   "width_height_for_512x512_models)")
+    width_height: Optional[List[int]] = setting(None, "frame size used when width/height are not set; null: "
+                                                      "the model's own, DD's width_height_for_512x512_models "
+                                                      "(1280x768), or width_height_for_256x256_models (512x448) "
+                                                      "for the 256x256 model and its pixel-art, watercolour and "
+                                                      "PulpSciFi finetunes")
     diffusion_sampling_mode: SamplingModeName = setting(SamplingModeName["ddim"], "ddim or plms")
     steps: int = setting(250, "diffusion steps of a whole (unskipped) sampling run")
     skip_steps: int = setting(10, "steps skipped on frame 0 (more keeps more of init_image)")
@@ -159,11 +162,15 @@ class ModelConfig:
     frames_scale: float = setting(1500.0, "LPIPS pull of later frames toward the warped previous frame")
     cutn_batches: int = setting(4, "batches of cutouts per CLIP model and step (gradients are averaged)")
     skip_augs: bool = setting(False, "turn off the cutout augmentations")
-    cut_overview: str = setting("[12]*400+[4]*600", "whole-image views per batch over diffusion time (1000 entries, "
-                                                    "noisiest first)")
-    cut_innercut: str = setting("[4]*400+[12]*600", "random inner crops per batch over diffusion time")
-    cut_ic_pow: str = setting("[1]*1000", "inner crop size power (higher: smaller crops)")
-    cut_icgray_p: str = setting("[0.2]*400+[0]*600", "share of inner crops made gray")
+    cut_overview: Optional[str] = setting(None, "whole-image views per batch over diffusion time (1000 entries, "
+                                                "noisiest first); null: the model's own, DD's [12]*400+[4]*600 or "
+                                                "KaliYuga's pad_or_pulp/watercolor schedule for those finetunes")
+    cut_innercut: Optional[str] = setting(None, "random inner crops per batch over diffusion time; null: the "
+                                                "model's own (DD: [4]*400+[12]*600)")
+    cut_ic_pow: Optional[str] = setting(None, "inner crop size power (higher: smaller crops); null: the model's "
+                                              "own (DD: [1]*1000)")
+    cut_icgray_p: Optional[str] = setting(None, "share of inner crops made gray; null: the model's own (DD: "
+                                                "[0.2]*400+[0]*600)")
     eta: float = setting(0.8, "DDIM noise (0 deterministic, 1 like DDPM)")
     clamp_grad: bool = setting(True, "limit the RMS of the guidance gradient")
     clamp_max: float = setting(0.05, "the RMS limit when clamp_grad is on")

@@ -24,6 +24,7 @@ from flow.extract import VideoInputError, probe_video
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import DiffusionPlan, plan_diffusion
 from render.config.flow_plan import FlowPlan, plan_flow
+from render.config.model_defaults import with_model_defaults
 from render.config.plan import SEED_MODULUS, RenderPlan, VideoSource
 from render.config.schema import Config, schedule_fields
 from transforms.keyframes import VALUE_NAMES, ScheduleError, parse_schedule
@@ -107,7 +108,7 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     video, flow = _check_video(cfg, max_frames, issues)
     fps = _output_fps(cfg, video)
     diffusion = _check_diffusion(cfg, device, issues)
-    model = diffusion.model if diffusion is not None else cfg.model
+    model = diffusion.model if diffusion is not None else with_model_defaults(cfg.model)
     width, height = _check_size(cfg, model.width_height, issues)
     n_frames = video.n_frames if video is not None else max_frames
     audio = _check_audio(cfg, n_frames, fps, issues)
@@ -265,7 +266,7 @@ def _check_camera(cfg: Config, issues: list[ConfigIssue]) -> None:
         issues.append(ConfigIssue("animation.far_plane", far, "must be greater than near_plane", "use DD's 10000"))
 
 
-VIDEO_OVERRIDES = {  # animation.video_init_* -> model.* in video_input mode (DD computed these but never applied most)
+VIDEO_OVERRIDES = {  # animation.video_init_* -> model.* in video_input mode (DD applied only some: README, Video input)
     "video_init_steps": "steps", "video_init_clip_guidance_scale": "clip_guidance_scale",
     "video_init_tv_scale": "tv_scale", "video_init_range_scale": "range_scale", "video_init_sat_scale": "sat_scale",
     "video_init_cutn_batches": "cutn_batches", "video_init_skip_steps": "skip_steps",
