@@ -1,7 +1,7 @@
 """What every frame gets: its schedule values, prompts and seed, computed once before rendering starts."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
@@ -66,6 +66,12 @@ class RenderPlan:
     audio: "AudioFeatures | None" = None  # the song's per-frame features (audio.path), muxed into the videos
     seed_offset: int = 0
     seed_stride: int = 1
+    seed_stream: bool = False  # stills (n_batches): seeded once at frame 0, later frames continue the stream
+    fetched: Mapping[str, Path] = field(default_factory=dict)  # image URLs (init_image, image prompts) -> cached files
+
+    def local_image(self, text: str) -> Path:
+        """Where an image setting's file is: the cached download of a URL, else the path itself."""
+        return self.fetched.get(text) or Path(text).expanduser()
 
     def frame_seed(self, frame: int) -> int:
         """Disco Diffusion's seed sequence: ``seed + offset + stride*frame`` (kept in 32 bits); 2D/3D ``seed +

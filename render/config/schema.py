@@ -132,13 +132,36 @@ class AnimationConfig:
 
 
 @dataclass
+class CustomModelConfig:
+    """The UNet of ``diffusion_model=custom``, in DD's ``model_config`` names (DD's custom defaults)."""
+
+    image_size: int = setting(256, "training resolution (picks guided-diffusion's default channel_mult)")
+    num_channels: int = setting(128, "base channel count")
+    num_res_blocks: int = setting(2, "residual blocks per level")
+    attention_resolutions: str = setting("16", "resolutions with self-attention, comma-separated, e.g. 32,16,8")
+    channel_mult: str = setting("", "channel multipliers per level, comma-separated; empty: the image size's default")
+    num_heads: int = setting(1, "attention heads (when num_head_channels is -1)")
+    num_head_channels: int = setting(-1, "channels per attention head (-1: use num_heads)")
+    num_heads_upsample: int = setting(-1, "attention heads in the upsampling half (-1: num_heads)")
+    learn_sigma: bool = setting(True, "the model also outputs the variance (6 output channels)")
+    use_scale_shift_norm: bool = setting(False, "FiLM-style timestep conditioning in the residual blocks")
+    resblock_updown: bool = setting(False, "residual blocks for up/downsampling")
+    use_new_attention_order: bool = setting(False, "split qkv before heads")
+
+
+@dataclass
 class ModelConfig:
     """The diffusion generator: which networks, and DD's sampling and guidance settings."""
 
     name: str = setting("auto", "model preset: auto (the real preset when its files are present, else tiny with a "
                                 "warning), disco512, disco256, tiny")
     diffusion_model: str = setting("512x512_diffusion_uncond_finetune_008100",
-                                   "diffusion checkpoint (a registry key, or tiny for seeded random weights)")
+                                   "diffusion checkpoint: a registry key, custom (model.custom_path with "
+                                   "model.custom_model), or tiny for seeded random weights")
+    custom_path: Optional[str] = setting(None, "diffusion_model=custom: the checkpoint (a guided-diffusion state "
+                                               "dict), checked strictly against model.custom_model before loading")
+    custom_model: CustomModelConfig = field(default_factory=CustomModelConfig,
+                                            metadata={"help": "diffusion_model=custom: the UNet's architecture"})
     use_secondary_model: bool = setting(True, "predict the clean image for CLIP with the small secondary model "
                                               "(fast) instead of backpropagating through the UNet")
     clip_models: List[str] = setting(["ViT-B-32:openai", "ViT-B-16:openai", "RN50:openai"],
@@ -259,7 +282,15 @@ class Config:
                                          "the model's width_height")
     height: Optional[int] = setting(None, "frame height in pixels, floored to a multiple of 64; null: the "
                                           "model's width_height")
-    init_image: Optional[str] = setting(None, "path of an image to start frame 0 from")
+    n_batches: int = setting(1, "animation=none: render this many stills from one seeded stream, each its own "
+                                "PNG in frames/ (DD's n_batches: still k continues the random stream of still k-1); "
+                                "other modes need 1, as DD forced")
+    init_image: Optional[str] = setting(None, "path or http(s) URL of an image to start frame 0 from (a URL is "
+                                              "downloaded once into url_cache_dir)")
+    url_cache_dir: Optional[str] = setting(None, "where images given as URLs (init_image, image prompts) are kept "
+                                                 "(default ~/.cache/disco-anim/images)")
+    url_max_mb: float = setting(50.0, "largest image a URL may download, in MB")
+    url_timeout: float = setting(30.0, "seconds a URL download may wait for data before it fails")
     color_coherence: ColorCoherence = setting(ColorCoherence["none"], "match each init made from the previous frame "
                                               "to frame 0's colour histogram, against colour drift: none, lab, hsv "
                                               "or rgb (Deforum's 'Match Frame 0')")
@@ -275,11 +306,12 @@ class Config:
                                             "registry keys (comma-separated) into model.models_dir, then exit")
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "
                                                            "prompts/ preset fills it; DD's lighthouse by default)")
-    image_prompts: Dict[Any, List[str]] = open_dict_setting("image prompts per key frame, each 'path:weight'")
+    image_prompts: Dict[Any, List[str]] = open_dict_setting("image prompts per key frame, each 'path:weight' (the "
+                                                            "path may be an http(s) URL)")
 
 
-SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "output": OutputConfig, "depth": DepthConfig,
-                 "flow": FlowConfig, "audio": AudioConfig}
+SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "model.custom_model": CustomModelConfig,
+                 "output": OutputConfig, "depth": DepthConfig, "flow": FlowConfig, "audio": AudioConfig}
 
 
 def schedule_fields() -> list[tuple[str, dataclasses.Field]]:
@@ -299,6 +331,8 @@ def settings_table() -> str:
             if f.name in SCHEMA_GROUPS and cls is Config:
                 continue
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if dataclasses.is_dataclass(default):
+                continue  # a nested group: its own rows follow
             shown = default.value if isinstance(default, Enum) else default
             if isinstance(shown, (dict, DictConfig)):
                 shown = "{...}" if len(shown) else "{}"

@@ -60,7 +60,7 @@ class DiffusionGenerator:
         self.guided = ScoreGuidance(self.denoiser, self.schedule, self.guidance)
         self.targets = TargetBuilder(networks.perceptors, side_x=plan.width, side_y=plan.height,
                                      fuzzy_prompt=model.fuzzy_prompt, rand_mag=model.rand_mag,
-                                     skip_augs=model.skip_augs)
+                                     skip_augs=model.skip_augs, local_image=plan.local_image)
 
     def _x0_predictor(self, networks: Networks):
         if networks.secondary is not None:
@@ -72,9 +72,14 @@ class DiffusionGenerator:
         targets = self.targets.build(params.text_prompts, params.image_prompts, self._prompt_seed(params.frame))
         start = None if init.image is None else init.image * 2 - 1
         self.guidance.set_frame(targets, start, scale)
-        with torch.random.fork_rng(devices=self._cuda_devices()):
-            torch.manual_seed(params.seed)
+        if self.plan.seed_stream:  # DD's batch of stills: one seeding, then the global stream goes on (resumable:
+            if params.frame == 0:  # the checkpoint keeps the generators' states after every frame)
+                torch.manual_seed(params.seed)
             x0 = self._sample(start, skip, params.frame)
+        else:
+            with torch.random.fork_rng(devices=self._cuda_devices()):
+                torch.manual_seed(params.seed)
+                x0 = self._sample(start, skip, params.frame)
         if self.guidance.stats.nan_steps:
             log.warning("frame %d: guidance gradient was NaN at steps %s (zeroed)", params.frame,
                         self.guidance.stats.nan_steps)

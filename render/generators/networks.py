@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from render.config.diffusion_plan import TINY, DiffusionPlan
+from render.config.diffusion_plan import CUSTOM, TINY, DiffusionPlan, custom_unet_config
 from render.diffusion.secondary import SecondaryDiffusionImageNet2
 from render.diffusion.unet import UNET_CONFIGS, UNetConfig, UNetModel, load_unet
 from render.guidance.clip_models import ClipPerceptor, ClipSpec, auto_cpu_precision, load_clip
@@ -66,7 +66,7 @@ def load_networks(plan: DiffusionPlan, device: torch.device, *, progress: bool =
         ensure(plan.missing, model.models_dir, allow_download=model.download, progress=progress)
     tiny = model.diffusion_model == TINY
     precision = resolve_precision(model.precision.value, device)
-    unet = _unet(model.diffusion_model, plan.files, precision, model.use_checkpoint, model.channels_last)
+    unet = _unet(model, plan.files, precision)
     secondary = _secondary(tiny, plan.files) if model.use_secondary_model else None
     perceptors = [load_clip(spec, _clip_file(spec, plan.files), device,
                             resolve_precision(model.clip_precision.value, device, clip=spec))
@@ -82,8 +82,11 @@ def load_networks(plan: DiffusionPlan, device: torch.device, *, progress: bool =
     return Networks(unet=unet, secondary=secondary, perceptors=perceptors, lpips=lpips, files=dict(plan.files))
 
 
-def _unet(name: str, files: dict[str, Path], precision: str, use_checkpoint: bool, channels_last: bool) -> nn.Module:
-    kwargs = dict(use_checkpoint=use_checkpoint, precision=precision, channels_last=channels_last)
+def _unet(model, files: dict[str, Path], precision: str) -> nn.Module:
+    name = model.diffusion_model
+    kwargs = dict(use_checkpoint=model.use_checkpoint, precision=precision, channels_last=model.channels_last)
+    if name == CUSTOM:
+        return load_unet(custom_unet_config(model), files[CUSTOM], **kwargs).eval().requires_grad_(False)
     if name == TINY:
         return rerandomize_(UNetModel(TINY_UNET, **kwargs), TINY_SEED).eval().requires_grad_(False)
     key = registry.lookup(name).key
