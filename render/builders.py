@@ -28,7 +28,7 @@ def animated_schedules(plan: RenderPlan, mode_name: str) -> dict:
 def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) -> InitSource:
     """Frame 0's init: ``init_image`` if given, else Perlin noise if ``perlin_init``, else None (noise)."""
     if settings.init_image:
-        image = from_uint8(load_image(Path(settings.init_image).expanduser(), plan.width, plan.height), device)
+        image = from_uint8(load_image(plan.local_image(settings.init_image), plan.width, plan.height), device)
         return lambda params: image
     if settings.perlin_init:
         from render.generators.perlin import perlin_image

@@ -15,8 +15,10 @@ from pathlib import Path
 import open_clip
 import torch
 
+from render.config.model_defaults import with_model_defaults
 from render.config.presets import model_preset
 from render.config.schema import ModelConfig
+from render.diffusion.unet import UNetConfig, UNetStateDictError, read_state_dict, state_dict_mismatch
 from render.guidance.clip_models import ClipModelError, ClipSpec
 from render.guidance.cond import CutSchedules
 from render.guidance.cut_schedules import CutScheduleError, parse_cut_schedule
@@ -24,6 +26,7 @@ from render.models import openclip_files, registry
 
 log = logging.getLogger(__name__)
 TINY = "tiny"
+CUSTOM = "custom"
 LPIPS_FILE = "vgg16"
 
 
@@ -60,7 +63,8 @@ def required_files(model: ModelConfig, needs_lpips: bool) -> list[str]:
     keys = []
     tiny = model.diffusion_model == TINY
     if not tiny:
-        keys.append(registry.lookup(model.diffusion_model).key)
+        if model.diffusion_model != CUSTOM:  # a custom checkpoint is the user's file, not the registry's
+            keys.append(registry.lookup(model.diffusion_model).key)
         if model.use_secondary_model:
             keys.append(registry.lookup("secondary").key)
     for name in model.clip_models:
@@ -92,6 +96,7 @@ def plan_diffusion(model: ModelConfig, *, init_image: bool, device: torch.device
                                                                                           list[Problem]]:
     problems: list[Problem] = []
     model, fallback = _resolve_auto(model, init_image)
+    model = with_model_defaults(model)
     _check_names(model, problems)
     _check_numbers(model, device, problems)
     cuts = _cut_schedules(model, problems)
@@ -133,8 +138,48 @@ def _resolve_auto(model: ModelConfig, init_image: bool) -> tuple[ModelConfig, st
     return tiny, reason
 
 
+def custom_unet_config(model: ModelConfig) -> UNetConfig:
+    """The UNetConfig of ``diffusion_model=custom`` from ``model.custom_model`` (DD's model_config names)."""
+    c = model.custom_model
+    return UNetConfig(image_size=c.image_size, model_channels=c.num_channels, num_res_blocks=c.num_res_blocks,
+                      attention_resolutions=c.attention_resolutions, channel_mult=c.channel_mult or None,
+                      learn_sigma=c.learn_sigma, num_heads=c.num_heads, num_head_channels=c.num_head_channels,
+                      num_heads_upsample=c.num_heads_upsample, use_scale_shift_norm=c.use_scale_shift_norm,
+                      resblock_updown=c.resblock_updown, use_new_attention_order=c.use_new_attention_order)
+
+
+def _check_custom(model: ModelConfig, problems: list[Problem]) -> None:
+    """The custom checkpoint exists and loads strictly into the configured UNet (keys and shapes only)."""
+    path = model.custom_path
+    if not path:
+        problems.append(Problem("model.custom_path", path, "diffusion_model=custom needs the checkpoint's path",
+                                "model.custom_path=/path/to/model.pt"))
+        return
+    if not Path(path).expanduser().is_file():
+        problems.append(Problem("model.custom_path", path, "file not found", "give the path of a .pt checkpoint"))
+        return
+    try:
+        config = custom_unet_config(model)
+    except ValueError as exc:
+        problems.append(Problem("model.custom_model", dict(vars(model.custom_model)), str(exc),
+                                "give channel_mult, or an image_size of 64, 128, 256 or 512"))
+        return
+    try:
+        mismatch = state_dict_mismatch(config, read_state_dict(Path(path).expanduser()))
+    except (UNetStateDictError, RuntimeError, OSError, EOFError) as exc:
+        problems.append(Problem("model.custom_path", path, f"cannot be read as a checkpoint ({exc})",
+                                "give a guided-diffusion state dict saved with torch.save"))
+        return
+    if mismatch:
+        problems.append(Problem("model.custom_path", path, f"does not load strictly into model.custom_model: "
+                                f"{mismatch}", "set model.custom_model.* to the settings the model was trained "
+                                "with (DD's model_config)"))
+
+
 def _check_names(model: ModelConfig, problems: list[Problem]) -> None:
-    if model.diffusion_model != TINY:
+    if model.diffusion_model == CUSTOM:
+        _check_custom(model, problems)
+    elif model.diffusion_model != TINY:
         try:
             registry.lookup(model.diffusion_model)
         except KeyError as exc:
@@ -219,6 +264,8 @@ def _frames_skip(model: ModelConfig, problems: list[Problem]) -> int:
 def _locate(model: ModelConfig, init_image: bool, problems: list[Problem]) -> tuple[dict[str, Path], list[str]]:
     models_dir = registry.resolve_models_dir(model.models_dir)
     files, missing = {}, []
+    if model.diffusion_model == CUSTOM:
+        files[CUSTOM] = Path(model.custom_path).expanduser()
     for key in required_files(model, _needs_lpips(model, init_image)):
         file = registry.lookup(key)
         files[key] = registry.target_path(file, models_dir)
@@ -247,4 +294,5 @@ def _locate_hub(model: ModelConfig, problems: list[Problem]) -> tuple[dict[str, 
     return files, missing
 
 
-__all__ = ["DiffusionPlan", "Problem", "frames_skip", "plan_diffusion", "required_files"]
+__all__ = ["CUSTOM", "DiffusionPlan", "Problem", "custom_unet_config", "frames_skip", "plan_diffusion",
+           "required_files"]

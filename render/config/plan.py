@@ -80,6 +80,12 @@ class RenderPlan:
     seed_offset: int = 0
     seed_stride: int = 1
     precisions: Mapping[str, "PrecisionChoice"] = field(default_factory=dict)  # per model: value and reason
+    seed_stream: bool = False  # stills (n_batches): seeded once at frame 0, later frames continue the stream
+    fetched: Mapping[str, Path] = field(default_factory=dict)  # image URLs (init_image, image prompts) -> cached files
+
+    def local_image(self, text: str) -> Path:
+        """Where an image setting's file is: the cached download of a URL, else the path itself."""
+        return self.fetched.get(text) or Path(text).expanduser()
 
     def frame_seed(self, frame: int) -> int:
         """Disco Diffusion's seed sequence: ``seed + offset + stride*frame`` (kept in 32 bits); 2D/3D ``seed +

@@ -141,20 +141,46 @@ class AnimationConfig:
 
 
 @dataclass
+class CustomModelConfig:
+    """The UNet of ``diffusion_model=custom``, in DD's ``model_config`` names (DD's custom defaults)."""
+
+    image_size: int = setting(256, "training resolution (picks guided-diffusion's default channel_mult)")
+    num_channels: int = setting(128, "base channel count")
+    num_res_blocks: int = setting(2, "residual blocks per level")
+    attention_resolutions: str = setting("16", "resolutions with self-attention, comma-separated, e.g. 32,16,8")
+    channel_mult: str = setting("", "channel multipliers per level, comma-separated; empty: the image size's default")
+    num_heads: int = setting(1, "attention heads (when num_head_channels is -1)")
+    num_head_channels: int = setting(-1, "channels per attention head (-1: use num_heads)")
+    num_heads_upsample: int = setting(-1, "attention heads in the upsampling half (-1: num_heads)")
+    learn_sigma: bool = setting(True, "the model also outputs the variance (6 output channels)")
+    use_scale_shift_norm: bool = setting(False, "FiLM-style timestep conditioning in the residual blocks")
+    resblock_updown: bool = setting(False, "residual blocks for up/downsampling")
+    use_new_attention_order: bool = setting(False, "split qkv before heads")
+
+
+@dataclass
 class ModelConfig:
     """The diffusion generator: which networks, and DD's sampling and guidance settings."""
 
     name: str = setting("auto", "model preset: auto (the real preset when its files are present, else tiny with a "
                                 "warning), disco512, disco256, tiny")
     diffusion_model: str = setting("512x512_diffusion_uncond_finetune_008100",
-                                   "diffusion checkpoint (a registry key, or tiny for seeded random weights)")
+                                   "diffusion checkpoint: a registry key, custom (model.custom_path with "
+                                   "model.custom_model), or tiny for seeded random weights")
+    custom_path: Optional[str] = setting(None, "diffusion_model=custom: the checkpoint (a guided-diffusion state "
+                                               "dict), checked strictly against model.custom_model before loading")
+    custom_model: CustomModelConfig = field(default_factory=CustomModelConfig,
+                                            metadata={"help": "diffusion_model=custom: the UNet's architecture"})
     use_secondary_model: bool = setting(True, "predict the clean image for CLIP with the small secondary model "
                                               "(fast) instead of backpropagating through the UNet")
     clip_models: List[str] = setting(["ViT-B-32:openai", "ViT-B-16:openai", "RN50:openai"],
                                      "CLIP models as ARCH:TAG (open_clip names), e.g. ViT-L-14:openai, "
                                      "ViT-B-32:laion2b_e16")
-    width_height: List[int] = setting([1280, 768], "frame size used when width/height are not set (DD's "
-                                                   "width_height_for_512x512_models)")
+    width_height: Optional[List[int]] = setting(None, "frame size used when width/height are not set; null: "
+                                                      "the model's own, DD's width_height_for_512x512_models "
+                                                      "(1280x768), or width_height_for_256x256_models (512x448) "
+                                                      "for the 256x256 model and its pixel-art, watercolour and "
+                                                      "PulpSciFi finetunes")
     diffusion_sampling_mode: SamplingModeName = setting(SamplingModeName["ddim"], "ddim or plms")
     steps: int = setting(250, "diffusion steps of a whole (unskipped) sampling run")
     skip_steps: int = setting(10, "steps skipped on frame 0 (more keeps more of init_image)")
@@ -168,11 +194,15 @@ class ModelConfig:
     frames_scale: float = setting(1500.0, "LPIPS pull of later frames toward the warped previous frame")
     cutn_batches: int = setting(4, "batches of cutouts per CLIP model and step (gradients are averaged)")
     skip_augs: bool = setting(False, "turn off the cutout augmentations")
-    cut_overview: str = setting("[12]*400+[4]*600", "whole-image views per batch over diffusion time (1000 entries, "
-                                                    "noisiest first)")
-    cut_innercut: str = setting("[4]*400+[12]*600", "random inner crops per batch over diffusion time")
-    cut_ic_pow: str = setting("[1]*1000", "inner crop size power (higher: smaller crops)")
-    cut_icgray_p: str = setting("[0.2]*400+[0]*600", "share of inner crops made gray")
+    cut_overview: Optional[str] = setting(None, "whole-image views per batch over diffusion time (1000 entries, "
+                                                "noisiest first); null: the model's own, DD's [12]*400+[4]*600 or "
+                                                "KaliYuga's pad_or_pulp/watercolor schedule for those finetunes")
+    cut_innercut: Optional[str] = setting(None, "random inner crops per batch over diffusion time; null: the "
+                                                "model's own (DD: [4]*400+[12]*600)")
+    cut_ic_pow: Optional[str] = setting(None, "inner crop size power (higher: smaller crops); null: the model's "
+                                              "own (DD: [1]*1000)")
+    cut_icgray_p: Optional[str] = setting(None, "share of inner crops made gray; null: the model's own (DD: "
+                                                "[0.2]*400+[0]*600)")
     eta: float = setting(0.8, "DDIM noise (0 deterministic, 1 like DDPM)")
     clamp_grad: bool = setting(True, "limit the RMS of the guidance gradient")
     clamp_max: float = setting(0.05, "the RMS limit when clamp_grad is on")
@@ -272,7 +302,15 @@ class Config:
                                          "the model's width_height")
     height: Optional[int] = setting(None, "frame height in pixels, floored to a multiple of 64; null: the "
                                           "model's width_height")
-    init_image: Optional[str] = setting(None, "path of an image to start frame 0 from")
+    n_batches: int = setting(1, "animation=none: render this many stills from one seeded stream, each its own "
+                                "PNG in frames/ (DD's n_batches: still k continues the random stream of still k-1); "
+                                "other modes need 1, as DD forced")
+    init_image: Optional[str] = setting(None, "path or http(s) URL of an image to start frame 0 from (a URL is "
+                                              "downloaded once into url_cache_dir)")
+    url_cache_dir: Optional[str] = setting(None, "where images given as URLs (init_image, image prompts) are kept "
+                                                 "(default ~/.cache/disco-anim/images)")
+    url_max_mb: float = setting(50.0, "largest image a URL may download, in MB")
+    url_timeout: float = setting(30.0, "seconds a URL download may wait for data before it fails")
     color_coherence: ColorCoherence = setting(ColorCoherence["none"], "match each init made from the previous frame "
                                               "to frame 0's colour histogram, against colour drift: none, lab, hsv "
                                               "or rgb (Deforum's 'Match Frame 0')")
@@ -288,15 +326,16 @@ class Config:
                                             "registry keys (comma-separated) into model.models_dir, then exit")
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "
                                                            "prompts/ preset fills it; DD's lighthouse by default)")
-    image_prompts: Dict[Any, List[str]] = open_dict_setting("image prompts per key frame, each 'path:weight'")
+    image_prompts: Dict[Any, List[str]] = open_dict_setting("image prompts per key frame, each 'path:weight' (the "
+                                                            "path may be an http(s) URL)")
     prompt_blend: Any = setting(0, "frames over which each prompt key fades in from the previous one (also 2s or "
                                    "4b); a key may give its own: '100 fade 24', '10s fade 2s ease_in'; 0: hard switch (DD)")
     prompt_blend_interpolation: FadeCurve = setting(FadeCurve["linear"], "curve of the prompt fades: linear, "
                                                     "ease_in, ease_out, ease_in_out (a key may name its own)")
 
 
-SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "output": OutputConfig, "depth": DepthConfig,
-                 "flow": FlowConfig, "audio": AudioConfig}
+SCHEMA_GROUPS = {"animation": AnimationConfig, "model": ModelConfig, "model.custom_model": CustomModelConfig,
+                 "output": OutputConfig, "depth": DepthConfig, "flow": FlowConfig, "audio": AudioConfig}
 
 
 def schedule_fields() -> list[tuple[str, dataclasses.Field]]:
@@ -316,6 +355,8 @@ def settings_table() -> str:
             if f.name in SCHEMA_GROUPS and cls is Config:
                 continue
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if dataclasses.is_dataclass(default):
+                continue  # a nested group: its own rows follow
             shown = default.value if isinstance(default, Enum) else default
             if isinstance(shown, (dict, DictConfig)):
                 shown = "{...}" if len(shown) else "{}"

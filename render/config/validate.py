@@ -15,6 +15,7 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -27,10 +28,12 @@ from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import DiffusionPlan, hub_clips, plan_diffusion
 from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan, plan_flow
 from render.config.frame_checks import check_loop, check_step_images
+from render.config.model_defaults import with_model_defaults
 from render.config.plan import SEED_MODULUS, RenderPlan, VideoSource
 from render.config.schema import Config, schedule_fields
 from render.guidance.clip_models import ClipSpec, auto_cpu_precision
 from render.models import registry
+from render.models.url_cache import UrlFetchError, cache_dir, fetch_url, is_url
 from transforms.keyframes import VALUE_NAMES, ScheduleError, parse_schedule
 from transforms.prompts import PromptSchedule, evaluate_prompt_schedule
 
@@ -113,9 +116,11 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     fps = _output_fps(cfg, video)
     _check_exports(cfg, fps, issues)
     diffusion = _check_diffusion(cfg, device, issues)
-    model = diffusion.model if diffusion is not None else cfg.model
+    model = diffusion.model if diffusion is not None else with_model_defaults(cfg.model)
     width, height = _check_size(cfg, model.width_height, issues)
     n_frames = video.n_frames if video is not None else max_frames
+    if _check_batches(cfg, max_frames, issues):
+        n_frames = cfg.n_batches
     audio = _check_audio(cfg, n_frames, fps, issues)
     if n_frames is None:  # auto, from the song (video_input's auto was resolved by the source above)
         n_frames = audio.n_frames if audio is not None else 1
@@ -125,6 +130,7 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     fade = (cfg.prompt_blend, cfg.prompt_blend_interpolation.value)
     text = _prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues, clock, fade)
     image = _prompts(cfg.image_prompts, "image_prompts", n_frames, fps, issues, clock, fade)
+    fetched = _fetch_urls(cfg, image, issues)
     if "animation.fov" in schedules:
         _check_range(schedules["animation.fov"], "animation.fov", cfg.animation.fov, 0.0, 180.0,
                      "give a field of view between 0 and 180 degrees, e.g. 40", issues)
@@ -155,7 +161,8 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
             log.warning("%s", choice.warning)
     return RenderPlan(n_frames=n_frames, width=width, height=height, fps=fps, seed=seed, schedules=schedules,
                       text_prompts=text, image_prompts=image, device=device, diffusion=diffusion, depth=depth,
-                      video=video, flow=flow, audio=audio, precisions=precisions, **_seed_policy(cfg))
+                      video=video, flow=flow, audio=audio, precisions=precisions, fetched=MappingProxyType(fetched),
+                      **_seed_policy(cfg))
 
 
 def choose_precisions(cfg: Config, device: torch.device, diffusion: DiffusionPlan | None, depth: DepthPlan | None,
@@ -251,10 +258,23 @@ def _check_exports(cfg: Config, fps: float, issues: list[ConfigIssue]) -> None:
             if value != off:
                 issues.append(ConfigIssue(name, value, "makes a copy of the video, and output.video=false",
                                           f"set output.video=true, or {name}={'null' if off is None else off}"))
+def _fetch_urls(cfg: Config, image_prompts: PromptSchedule, issues: list[ConfigIssue]) -> dict[str, Path]:
+    """Download (once, into the cache) every image given as a URL; a failure is the setting's problem."""
+    urls = {p.text: "image_prompts" for prompts in image_prompts.frames for p in prompts if is_url(p.text)}
+    if is_url(cfg.init_image):
+        urls[cfg.init_image] = "init_image"
+    fetched, folder = {}, cache_dir(cfg.url_cache_dir)
+    for url, setting in urls.items():
+        try:
+            fetched[url] = fetch_url(url, folder, max_bytes=int(cfg.url_max_mb * 1e6), timeout=cfg.url_timeout)
+        except UrlFetchError as exc:
+            issues.append(ConfigIssue(setting, url, exc.reason, "check the URL and the connection, raise url_max_mb "
+                                      "or url_timeout, or download the image and give its path"))
+    return fetched
 
 
 def _check_paths(cfg: Config, issues: list[ConfigIssue]) -> None:
-    if cfg.init_image in (None, ""):
+    if cfg.init_image in (None, "") or is_url(cfg.init_image):
         return
     path = Path(os.path.expanduser(cfg.init_image))
     try:
@@ -353,7 +373,7 @@ def _check_camera(cfg: Config, issues: list[ConfigIssue]) -> None:
         issues.append(ConfigIssue("animation.far_plane", far, "must be greater than near_plane", "use DD's 10000"))
 
 
-VIDEO_OVERRIDES = {  # animation.video_init_* -> model.* in video_input mode (DD computed these but never applied most)
+VIDEO_OVERRIDES = {  # animation.video_init_* -> model.* in video_input mode (DD applied only some: README, Video input)
     "video_init_steps": "steps", "video_init_clip_guidance_scale": "clip_guidance_scale",
     "video_init_tv_scale": "tv_scale", "video_init_range_scale": "range_scale", "video_init_sat_scale": "sat_scale",
     "video_init_cutn_batches": "cutn_batches", "video_init_skip_steps": "skip_steps",
@@ -386,9 +406,32 @@ def _video_override_names(cfg: Config) -> dict[str, str]:
     return names
 
 
+def _check_batches(cfg: Config, max_frames: int | None, issues: list[ConfigIssue]) -> bool:
+    """True when the run is DD's batch of stills (``n_batches`` > 1 in mode none)."""
+    n = cfg.n_batches
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        issues.append(ConfigIssue("n_batches", n, "must be a whole number of at least 1", "e.g. n_batches=4"))
+        return False
+    if n == 1:
+        return False
+    if cfg.animation.mode.value != "none":
+        issues.append(ConfigIssue("n_batches", n, f"batches of stills need animation=none (DD forced n_batches=1 "
+                                  f"in animation); this run is {cfg.animation.mode.value}",
+                                  "use animation=none, or set animation.max_frames for an animation"))
+        return False
+    if max_frames != 1:
+        issues.append(ConfigIssue("animation.max_frames", cfg.animation.max_frames, f"with n_batches={n} each "
+                                  "batch is one still", "leave animation.max_frames at 1 (the none preset's)"))
+        return False
+    return True
+
+
 def _seed_policy(cfg: Config) -> dict:
     """DD's seeds: 2D/3D ``seed + frame``; video input ``seed + frame + 1`` (the seed steps on frame 0 too), or the
-    same seed on every frame with ``video_init_seed_continuity``."""
+    same seed on every frame with ``video_init_seed_continuity``; a batch of stills is seeded once (``seed``) and
+    continues the random stream."""
+    if cfg.animation.mode.value == "none" and cfg.n_batches > 1:
+        return {"seed_stride": 0, "seed_stream": True}
     if cfg.animation.mode.value != "video_input":
         return {}
     return {"seed_offset": 0, "seed_stride": 0} if cfg.animation.video_init_seed_continuity else {"seed_offset": 1}

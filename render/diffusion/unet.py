@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["UNetConfig", "UNET_CONFIGS", "UNetModel", "load_unet", "timestep_embedding", "PRECISIONS"]
+__all__ = ["UNetConfig", "UNET_CONFIGS", "UNetModel", "UNetStateDictError", "load_unet", "read_state_dict",
+           "state_dict_mismatch", "timestep_embedding", "PRECISIONS"]
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -548,6 +549,39 @@ class UNetModel(nn.Module):
         return h.to(x.dtype).contiguous()
 
 
+class UNetStateDictError(ValueError):
+    """A state dict that does not fit the UNet config: lists the missing, unexpected and wrongly shaped keys."""
+
+
+def state_dict_mismatch(config: UNetConfig, state: Mapping[str, torch.Tensor]) -> str | None:
+    """Why ``state`` does not load strictly into a UNet of ``config`` (None when it does)."""
+    with torch.device("meta"):
+        expected = {k: v.shape for k, v in UNetModel(config).state_dict().items()}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = sorted(f"{k}: {tuple(state[k].shape)} != {tuple(s)}" for k, s in expected.items()
+                    if k in state and tuple(state[k].shape) != tuple(s))
+    if not (missing or unexpected or shapes):
+        return None
+    return (f"state dict does not fit {config}:\n  missing keys: {_listed(missing)}\n"
+            f"  unexpected keys: {_listed(unexpected)}\n  shape mismatches: {_listed(shapes)}")
+
+
+def _listed(keys: list[str], limit: int = 12) -> str:
+    shown = ", ".join(keys[:limit])
+    return f"{len(keys)}: {shown}{', ...' if len(keys) > limit else ''}" if keys else "none"
+
+
+def read_state_dict(source: str | Path) -> Mapping[str, torch.Tensor]:
+    """A checkpoint's state dict, memory-mapped (reading its keys and shapes touches no weights)."""
+    state = torch.load(source, map_location="cpu", weights_only=True, mmap=True)
+    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping):
+        raise UNetStateDictError(f"{source}: not a state dict (a {type(state).__name__})")
+    return state
+
+
 def load_unet(config: UNetConfig | str, source: str | Path | Mapping[str, torch.Tensor], **model_kwargs) -> UNetModel:
     """Build a UNetModel and load a guided-diffusion state dict (a path or a mapping) strictly.
 
@@ -556,20 +590,12 @@ def load_unet(config: UNetConfig | str, source: str | Path | Mapping[str, torch.
     """
     if isinstance(config, str):
         config = UNET_CONFIGS[config]
-    if isinstance(source, Mapping):
-        state = source
-    else:
-        state = torch.load(source, map_location="cpu", weights_only=True, mmap=True)
+    state = source if isinstance(source, Mapping) else read_state_dict(source)
+    problem = state_dict_mismatch(config, state)
+    if problem:
+        raise UNetStateDictError(problem)
     with torch.device("meta"):
         model = UNetModel(config, **model_kwargs)
-    expected = {k: v.shape for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    shapes = sorted(f"{k}: {tuple(state[k].shape)} != {tuple(s)}" for k, s in expected.items()
-                    if k in state and tuple(state[k].shape) != tuple(s))
-    if missing or unexpected or shapes:
-        raise ValueError(f"state dict does not fit {config}:\n  missing keys: {missing}\n"
-                         f"  unexpected keys: {unexpected}\n  shape mismatches: {shapes}")
     model = model.to_empty(device="cpu")
     model.load_state_dict(state, strict=True)
     return model.eval().requires_grad_(False)

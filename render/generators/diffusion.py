@@ -35,7 +35,7 @@ from render.diffusion.samplers import (
 from render.diffusion.schedule import DiffusionSchedule
 from render.generators.base import StepHook
 from render.generators.networks import Networks
-from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0
+from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0, UNetX0
 from render.guidance.cutouts import dango_augmentations
 from render.guidance.targets import TargetBuilder, Targets, mix_targets
 from render.modes.base import FrameInit
@@ -67,12 +67,12 @@ class DiffusionGenerator:
         self.guided = ScoreGuidance(self.denoiser, self.schedule, self.guidance)
         self.targets = TargetBuilder(networks.perceptors, side_x=plan.width, side_y=plan.height,
                                      fuzzy_prompt=model.fuzzy_prompt, rand_mag=model.rand_mag,
-                                     skip_augs=model.skip_augs)
+                                     skip_augs=model.skip_augs, local_image=plan.local_image)
 
     def _x0_predictor(self, networks: Networks):
         if networks.secondary is not None:
             return SecondaryX0(networks.secondary, self.schedule.alphas_cumprod)
-        return lambda x, index: self.denoiser(x, index).model_pred_xstart
+        return UNetX0(networks.unet, self.schedule)
 
     def __call__(self, init: FrameInit, params: FrameParams) -> torch.Tensor:
         skip, scale = self._frame_settings(init)
@@ -82,9 +82,14 @@ class DiffusionGenerator:
             targets = mix_targets([(targets, 1.0), (image, init.target_weight)])
         start = None if init.image is None else init.image * 2 - 1
         self.guidance.set_frame(targets, start, scale)
-        with torch.random.fork_rng(devices=self._cuda_devices()):
-            torch.manual_seed(params.seed)
+        if self.plan.seed_stream:  # DD's batch of stills: one seeding, then the global stream goes on (resumable:
+            if params.frame == 0:  # the checkpoint keeps the generators' states after every frame)
+                torch.manual_seed(params.seed)
             x0 = self._sample(start, skip, params.frame)
+        else:
+            with torch.random.fork_rng(devices=self._cuda_devices()):
+                torch.manual_seed(params.seed)
+                x0 = self._sample(start, skip, params.frame)
         if self.guidance.stats.nan_steps:
             log.warning("frame %d: guidance gradient was NaN at steps %s (zeroed)", params.frame,
                         self.guidance.stats.nan_steps)

@@ -12,7 +12,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from render.config.diffusion_plan import TINY, DiffusionPlan
+from render.config.diffusion_plan import CUSTOM, TINY, DiffusionPlan, custom_unet_config
 from render.config.precision import PrecisionChoice
 from render.diffusion.secondary import SecondaryDiffusionImageNet2
 from render.diffusion.unet import UNET_CONFIGS, UNetConfig, UNetModel, load_unet
@@ -59,7 +59,7 @@ def load_networks(plan: DiffusionPlan, device: torch.device, precisions: Mapping
         files[key] = openclip_files.fetch(openclip_files.lookup(arch, tag), model.models_dir)
     tiny = model.diffusion_model == TINY
     precision = precisions["unet"].value
-    unet = _unet(model.diffusion_model, files, precision, model.use_checkpoint, model.channels_last)
+    unet = _unet(model, files, precision)
     secondary = _secondary(tiny, files) if model.use_secondary_model else None
     perceptors = [load_clip(spec, _clip_file(spec, files), device, precisions[f"clip {spec.name}"].value)
                   for spec in map(ClipSpec.parse, model.clip_models)]
@@ -74,8 +74,11 @@ def load_networks(plan: DiffusionPlan, device: torch.device, precisions: Mapping
     return Networks(unet=unet, secondary=secondary, perceptors=perceptors, lpips=lpips, files=files)
 
 
-def _unet(name: str, files: dict[str, Path], precision: str, use_checkpoint: bool, channels_last: bool) -> nn.Module:
-    kwargs = dict(use_checkpoint=use_checkpoint, precision=precision, channels_last=channels_last)
+def _unet(model, files: dict[str, Path], precision: str) -> nn.Module:
+    name = model.diffusion_model
+    kwargs = dict(use_checkpoint=model.use_checkpoint, precision=precision, channels_last=model.channels_last)
+    if name == CUSTOM:
+        return load_unet(custom_unet_config(model), files[CUSTOM], **kwargs).eval().requires_grad_(False)
     if name == TINY:
         return rerandomize_(UNetModel(TINY_UNET, **kwargs), TINY_SEED).eval().requires_grad_(False)
     key = registry.lookup(name).key

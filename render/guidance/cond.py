@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from render.diffusion.samplers import EpsDenoiser
+from render.diffusion.schedule import DiffusionSchedule
 from render.diffusion.secondary import alpha_sigma_to_t
 from render.guidance.clip_models import ClipPerceptor
 from render.guidance.cut_schedules import schedule_index
@@ -70,6 +72,17 @@ class SecondaryX0:
         ab = self.alphas_cumprod[index.cpu()].to(x.device)
         t = alpha_sigma_to_t(ab.sqrt(), (1 - ab).sqrt()).float()
         return self.model(x, t).pred
+
+
+class UNetX0:
+    """Clean-image prediction by the UNet itself, never clamped: DD's ``p_mean_variance(..., clip_denoised=False)``
+    inside ``cond_fn``, whatever ``clip_denoised`` the sampler uses."""
+
+    def __init__(self, unet: Callable, schedule: DiffusionSchedule):
+        self.denoiser = EpsDenoiser(unet, schedule, clip_denoised=False)
+
+    def __call__(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return self.denoiser(x, index).model_pred_xstart
 
 
 class ClipGuidance:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torchvision.transforms.functional as TF
@@ -47,11 +47,12 @@ def mix_targets(parts: Sequence[tuple[list[Targets], float]]) -> list[Targets]:
 
 class TargetBuilder:
     def __init__(self, perceptors: Sequence[ClipPerceptor], *, side_x: int, side_y: int, fuzzy_prompt: bool = False,
-                 rand_mag: float = 0.05, skip_augs: bool = False):
+                 rand_mag: float = 0.05, skip_augs: bool = False, local_image: Callable[[str], Path] = Path):
         self.perceptors = list(perceptors)
         self.side_x, self.side_y = side_x, side_y
         self.fuzzy_prompt, self.rand_mag = fuzzy_prompt, rand_mag
         self.augment = None if skip_augs else prompt_augmentations()
+        self.local_image = local_image  # an image prompt's file: the cached download of a URL, else the path
         self._cache: dict[tuple, list[Targets]] = {}
 
     def build(self, text: Sequence[Prompt], images: Sequence[Prompt], seed: int) -> list[Targets]:
@@ -96,7 +97,7 @@ class TargetBuilder:
                 self._add(embeds, weights, row[None], prompt.weight)
         for prompt in images:
             with torch.no_grad():
-                cuts = self._image_cutouts(perceptor, Path(prompt.text))
+                cuts = self._image_cutouts(perceptor, self.local_image(prompt.text))
                 encoded = perceptor.encode_image(cuts)
             self._add(embeds, weights, encoded, prompt.weight / IMAGE_PROMPT_CUTS)
         if not embeds:

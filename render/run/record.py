@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from render.disk.atomic import atomic_open
+from render.config.diffusion_plan import CUSTOM
 from render.models import registry
 
 PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "open_clip_torch", "timm", "lpips",
@@ -116,7 +117,12 @@ def model_file_entries(files: dict[str, Path]) -> dict[str, dict[str, str | None
     """Each weight file used, with its sha256 (through the registry's hash cache: a 2 GB file is hashed once)."""
     entries = {}
     for key, path in files.items():
-        sha = registry.file_sha256(Path(path)) if Path(path).is_file() else None
+        if not Path(path).is_file():
+            sha = None
+        elif key == CUSTOM:  # the user's own file: hashed, but no sidecar written beside it
+            sha = registry.cached_sha256(Path(path)) or registry.sha256_file(Path(path))
+        else:
+            sha = registry.file_sha256(Path(path))
         entries[key] = {"path": str(path), "sha256": sha}
     return entries
 

@@ -49,8 +49,8 @@ def test_defaults_are_disco_diffusions(compose_config):
     assert (s.animation.padding_mode.value, s.animation.sampling_mode.value) == ("border", "bicubic")
     assert (s.width, s.height, s.output.fps, s.output.crf) == (None, None, None, 17)
     assert check_inputs(s).fps == 12.0  # DD's video cell
-    assert s.model.width_height == [1280, 768] and s.model.steps == 250 and s.model.clip_guidance_scale == 5000
-    assert s.model.cut_overview == "[12]*400+[4]*600" and s.model.frames_skip_steps == "60%"
+    assert s.model.width_height is None and s.model.steps == 250 and s.model.clip_guidance_scale == 5000
+    assert s.model.cut_overview is None and s.model.frames_skip_steps == "60%"  # null: the model's own (DD's)
     preview = check_inputs(to_settings(compose_config("generator=preview")))
     assert (preview.width, preview.height) == (1280, 768)  # the model's size when width/height are not set
 

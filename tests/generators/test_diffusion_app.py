@@ -59,13 +59,49 @@ def test_guidance_changes_the_picture(compose_config, tmp_path):
     assert np.abs(guided.astype(int) - free.astype(int)).mean() > 0.5
 
 
-def test_plms_and_symmetry_run(compose_config, tmp_path):
-    render_animation(compose_config("animation=none", *TINY_DIFFUSION, "model.diffusion_sampling_mode=plms",
-                                    "output=png", "animation.max_frames=1"), tmp_path / "plms", progress=False)
-    render_animation(compose_config("animation=none", *TINY_DIFFUSION, "model.use_horizontal_symmetry=true",
-                                    "model.transformation_percent=[0.5]", "output=png", "animation.max_frames=1"),
+def asymmetry(image: np.ndarray) -> float:
+    """Mean absolute difference between an image and its left-right mirror."""
+    return float(np.abs(image.astype(int) - image[:, ::-1].astype(int)).mean())
+
+
+def test_symmetry_mirrors_the_left_half_once_at_its_step(compose_config, tmp_path, monkeypatch):
+    from render.generators import diffusion as gen_module
+
+    seen = []
+    original = gen_module.mirror_symmetry
+
+    def spy(x, **kw):
+        out = original(x, **kw)
+        seen.append((x.clone(), out.clone()))
+        return out
+
+    monkeypatch.setattr(gen_module, "mirror_symmetry", spy)
+    base = ["animation=none", *TINY_DIFFUSION, "output=png", "animation.max_frames=1"]
+    render_animation(compose_config(*base, "model.use_horizontal_symmetry=true", "model.transformation_percent=[0.5]"),
                      tmp_path / "sym", progress=False)
-    assert len(frames_of(tmp_path / "plms")) == 1 and len(frames_of(tmp_path / "sym")) == 1
+    assert len(seen) == 1  # one point, once
+    before, after = seen[0]
+    half = before.shape[-1] // 2
+    assert torch.equal(after[..., :half], before[..., :half])  # the left half kept
+    assert torch.equal(after[..., half:], before[..., :half].flip(-1))  # and mirrored onto the right
+    render_animation(compose_config(*base), tmp_path / "plain", progress=False)
+    sym, plain = frames_of(tmp_path / "sym")[0], frames_of(tmp_path / "plain")[0]
+    assert asymmetry(sym) < 0.5 * asymmetry(plain)  # the frame itself is far more symmetric
+
+
+def test_plms_samples_differently_and_ignores_symmetry_as_dd(compose_config, tmp_path, monkeypatch):
+    base = ["animation=none", *TINY_DIFFUSION, "output=png", "animation.max_frames=1"]
+    calls = []
+    monkeypatch.setattr("render.generators.diffusion.sample_plms",
+                        lambda *a, **kw: calls.append(kw) or samplers.sample_plms(*a, **kw))
+    render_animation(compose_config(*base, "model.diffusion_sampling_mode=plms"), tmp_path / "plms", progress=False)
+    render_animation(compose_config(*base, "model.diffusion_sampling_mode=plms", "model.use_horizontal_symmetry=true",
+                                    "model.transformation_percent=[0.5]"), tmp_path / "plms_sym", progress=False)
+    render_animation(compose_config(*base), tmp_path / "ddim", progress=False)
+    assert calls == [{"order": 2}, {"order": 2}]  # DD's PLMS order
+    plms, plms_sym, ddim = (frames_of(tmp_path / d)[0] for d in ("plms", "plms_sym", "ddim"))
+    assert np.array_equal(plms, plms_sym)  # DD's PLMS loop takes no transformation_fn
+    assert np.abs(plms.astype(int) - ddim.astype(int)).mean() > 0.5
 
 
 def test_auto_falls_back_to_tiny_with_a_loud_warning(compose_config, tmp_path, caplog):
@@ -119,3 +155,29 @@ def test_model_settings_are_validated_before_loading(compose_config, override, s
     with pytest.raises(ConfigErrors) as info:
         check_inputs(to_settings(compose_config("model=tiny", "model.steps=20", override)))
     assert setting in {i.setting for i in info.value.issues}
+
+
+def test_guidance_x0_is_never_clamped_and_the_secondary_stays_fp32(compose_config):
+    """DD's cond_fn asks the UNet for x0 with clip_denoised=False whatever the sampler does; the secondary model is
+    float32 at any model.precision."""
+    from render.generators.diffusion import DiffusionGenerator
+    from render.generators.networks import load_networks
+    from render.guidance.cond import UNetX0
+
+    for secondary in (False, True):
+        plan = check_inputs(to_settings(compose_config("animation=none", *TINY_DIFFUSION, "model.clip_denoised=true",
+                                                       "model.precision=bf16",
+                                                       f"model.use_secondary_model={str(secondary).lower()}")))
+        networks = load_networks(plan.diffusion, torch.device("cpu"), progress=False)
+        gen = DiffusionGenerator(networks, plan, plan.diffusion, "none", progress=False)
+        assert gen.denoiser.clip_denoised  # the sampler clamps, as asked
+        if secondary:
+            assert {p.dtype for p in networks.secondary.parameters()} == {torch.float32}
+            continue
+        predict = gen.guidance.predict_x0
+        assert isinstance(predict, UNetX0) and not predict.denoiser.clip_denoised
+        x = torch.randn(1, 3, 64, 128) * 40  # far out of range: the UNet's x0 leaves [-1, 1]
+        index = torch.tensor([gen.schedule.num_timesteps - 1])
+        with torch.no_grad():
+            raw, clamped = predict(x, index), gen.denoiser(x, index).model_pred_xstart
+        assert raw.abs().max() > 1 and clamped.abs().max() <= 1

@@ -148,7 +148,7 @@ def test_an_invalid_video_init_value_is_named_as_written(compose_config, source_
     assert "animation.video_init_skip_steps" in str(err.value)  # the preset's 50 >= 20 steps
 
 
-@pytest.mark.parametrize("path, problem", [("missing.mp4", "does not exist"), ("garbage", "")])
+@pytest.mark.parametrize("path, problem", [("missing.mp4", "does not exist"), ("garbage", "cannot read it as a video")])
 def test_bad_video_is_a_named_error_before_any_model(compose_config, tmp_path, path, problem):
     if path == "garbage":
         path = tmp_path / "garbage.mp4"
