@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import shlex
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -14,20 +13,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from render.app import render_animation
 from render.config.presets import register_configs
-from render.config.validate import ConfigErrors
+from render.errors import classify, resume_command, run_cli
 from render.generators.diffusion import SamplingError
 from render.output.sweep import SweepJobFailed
-from render.run.checkpoint import CheckpointError
-from render.run.resume import ResumeError, run_dir_resolver
+from render.run.resume import run_dir_resolver
+from render.run.resume_args import prepare_resume_argv
 from render.run.signals import GracefulStop
 
 log = logging.getLogger("main")
 register_configs()
 OmegaConf.register_new_resolver("run_dir", run_dir_resolver, replace=True)
-
-
-def resume_command(run_dir: Path) -> str:
-    return f"python main.py resume={shlex.quote(str(run_dir))}"
 
 
 def exit_job(code: int, error: Exception) -> NoReturn:
@@ -51,17 +46,17 @@ def main(cfg: DictConfig) -> None:
     stop = GracefulStop()
     try:
         result = render_animation(cfg, output_dir, overrides=list(hydra_cfg.overrides.task), stop=stop)
-    except (ConfigErrors, ResumeError, CheckpointError) as exc:
-        log.error("%s", exc)
-        exit_job(2, exc)
     except SamplingError as exc:
         log.error("%s\nThe frames before it are saved; after changing the settings: %s", exc,
                   resume_command(output_dir))
         exit_job(1, exc)
     except KeyboardInterrupt:
-        log.error("abandoned the current frame; every finished frame is saved. Continue with:\n  %s",
-                  resume_command(output_dir))
-        sys.exit(130)
+        log.error("stopped at once; every finished frame is saved. Continue with:\n  %s", resume_command(output_dir))
+        sys.exit(stop.exit_code if stop.requested else 130)
+    except Exception as exc:  # noqa: BLE001 - named errors exit 2, anything else is a bug report (render/errors.py)
+        outcome = classify(exc, output_dir)
+        log.error("%s", outcome.message)
+        exit_job(outcome.code, exc)
     if result.stopped:
         log.warning("stopped after frame %d; every finished frame is saved. Continue with:\n  %s",
                     result.frames[-1] if result.frames else -1, resume_command(output_dir))
@@ -70,4 +65,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main, prepare_resume_argv))

@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from render.models.weights import check_state_dict, load_weights
+
 __all__ = ["UNetConfig", "UNET_CONFIGS", "UNetModel", "load_unet", "timestep_embedding", "PRECISIONS"]
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -559,7 +561,7 @@ def load_unet(config: UNetConfig | str, source: str | Path | Mapping[str, torch.
     if isinstance(source, Mapping):
         state = source
     else:
-        state = torch.load(source, map_location="cpu", weights_only=True, mmap=True)
+        state = check_state_dict(source, load_weights(source))
     with torch.device("meta"):
         model = UNetModel(config, **model_kwargs)
     expected = {k: v.shape for k, v in model.state_dict().items()}

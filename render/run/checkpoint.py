@@ -79,6 +79,11 @@ class Checkpoints:
             old.unlink(missing_ok=True)
         return path
 
+    def latest_frame(self) -> int:
+        """The frame of the newest state file by name (not read), -1 when there is none."""
+        files = self._files()
+        return int(files[-1].stem) if files and files[-1].stem.isdigit() else -1
+
     def _files(self) -> list[Path]:
         return sorted(self.folder.glob("*.state")) if self.folder.is_dir() else []
 

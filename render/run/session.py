@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -25,6 +26,7 @@ from render.run.resume import (
     effective_config,
 )
 from render.run.run_dir import RunDir
+from render.run.signals import GracefulStop
 
 log = logging.getLogger(__name__)
 CODE_DIR = Path(__file__).resolve().parents[2]
@@ -110,8 +112,26 @@ class RunSession:
         self.record.status = status
         self.record.finished = time.time()
         self.record.update_memory()
-        self.record.write(self.run.root / "run.json")
+        try:
+            self.record.write(self.run.root / "run.json")
+        except OSError as exc:  # a full disk: the frames and states already written are what matters
+            log.warning("could not update %s (%s)", self.run.root / "run.json", exc)
         log.info("run summary (%s):\n%s", self.run.root, self.record.summary())
+
+    @contextmanager
+    def ending(self, stop: GracefulStop) -> Iterator[None]:
+        """Record how the run ended when it does not complete: stopped (a signal), interrupted or failed. A failure
+        caused by the signal (ffmpeg killed by the same Ctrl-C) counts as the stop."""
+        try:
+            yield
+        except BaseException as exc:
+            if stop.requested:
+                self.finish("stopped")
+                if not isinstance(exc, KeyboardInterrupt):
+                    raise KeyboardInterrupt from exc
+                raise
+            self.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}")
+            raise
 
 
 __all__ = ["ResumePoint", "RunSession", "resume_config", "ResumeError"]
