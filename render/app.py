@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from render.builders import animated_schedules, build_generator, build_mode
 from render.config.plan import RenderPlan
 from render.config.validate import check_inputs, estimated_run_bytes, to_settings
+from render.disk.faults import fault_point
 from render.output.exports import stitch_outputs
 from render.output.plots import plot_schedules
 from render.output.previews import write_previews
@@ -82,6 +83,7 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: Iterab
 def _finish(settings, plan: RenderPlan, run: RunDir, mode, generator, session: RunSession,
             frames: list[int]) -> RunResult:
     # 5. Stitch the video (and the mode's extra videos), the contact sheet and GIF.
+    fault_point("stitch")
     video = stitch_outputs(settings, plan, run, mode) if settings.output.video else None
     session.record.video = str(video) if video is not None else None
     if settings.output.previews:
@@ -90,6 +92,7 @@ def _finish(settings, plan: RenderPlan, run: RunDir, mode, generator, session: R
     # 6. Measure the run's quality into run.json (and quality.csv, per frame). The frames and video are finished:
     #    a failure here is reported, and the run still counts as completed.
     if settings.output.quality or (settings.output.quality is None and settings.generator.value != "preview"):
+        fault_point("measure")
         try:
             session.record.metrics = measure_run(plan, run, generator)
         except Exception:  # noqa: BLE001
