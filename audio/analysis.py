@@ -30,7 +30,7 @@ _FIX = "set audio.path to an existing, readable audio file (wav, flac, ogg, mp3,
 def keep_numba_cache_outside_the_venv() -> None:
     """librosa's numba kernels cache compiled code beside their sources (inside the virtualenv), where two processes
     compiling at once can corrupt it; a per-user cache folder is used instead (before librosa is imported)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "disco-anim" / "numba"
+    cache = Path(os.path.expanduser(os.environ.get("XDG_CACHE_HOME") or "~/.cache")) / "disco-anim" / "numba"
     os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))
 
 
@@ -97,7 +97,7 @@ def load_audio(path, *, offset: float = 0.0, duration: float | None = None,
     end). wav/flac/ogg/aiff are read with soundfile; mp3/m4a/aac/video containers, and anything soundfile cannot
     read, with imageio-ffmpeg's bundled ffmpeg. Raises :class:`AudioError` naming ``audio.path``."""
     _check_window(offset, duration)
-    p = Path(path).expanduser()
+    p = Path(os.path.expanduser(path))
     if not p.exists():
         raise AudioError(f"audio.path={str(path)!r}: no such file; fix: {_FIX} (check the spelling, or give an "
                          f"absolute path)")
@@ -306,7 +306,7 @@ class FeatureCache:
 
     def key(self, path, fps: float, *, offset: float = 0.0, duration: float | None = None,
             beat_decay: float = 0.8, n_frames: int | None = None) -> str:
-        p = Path(path).expanduser()
+        p = Path(os.path.expanduser(path))
         if not p.is_file():
             load_audio(p)  # raises the AudioError naming audio.path
         spec = {"sha256": _file_sha256(p), "fps": float(fps), "offset": float(offset),

@@ -2,6 +2,7 @@
 estimator, and the frame generator."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ def animated_schedules(plan: RenderPlan, mode_name: str) -> dict:
 def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) -> InitSource:
     """Frame 0's init: ``init_image`` if given, else Perlin noise if ``perlin_init``, else None (noise)."""
     if settings.init_image:
-        image = from_uint8(load_image(Path(settings.init_image).expanduser(), plan.width, plan.height), device)
+        image = from_uint8(load_image(Path(os.path.expanduser(settings.init_image)), plan.width, plan.height), device)
         return lambda params: image
     if settings.perlin_init:
         from render.generators.perlin import perlin_image
@@ -95,7 +96,7 @@ def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: 
 def flow_cache_root(settings: Config) -> Path:
     from render.modes.video import DEFAULT_CACHE_DIR
 
-    return Path(settings.flow.cache_dir or DEFAULT_CACHE_DIR).expanduser()
+    return Path(os.path.expanduser(settings.flow.cache_dir or DEFAULT_CACHE_DIR))
 
 
 def build_video_mode(settings: Config, plan: RenderPlan, device: torch.device):

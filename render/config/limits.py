@@ -31,18 +31,31 @@ def _issue(setting: str, value: Any, problem: str, fix: str):
     return ConfigIssue(setting, value, problem, fix)
 
 
-def float_settings(node: Any, prefix: str = ""):
-    """``(path, value)`` of every float value in the typed settings, nested groups included."""
+def leaf_settings(node: Any, kind: type, prefix: str = ""):
+    """``(path, value)`` of every value of type ``kind`` in the typed settings, nested groups and lists included."""
     for f in dataclasses.fields(node):
         value = getattr(node, f.name)
         if dataclasses.is_dataclass(value):
-            yield from float_settings(value, f"{prefix}{f.name}.")
-        elif isinstance(value, float):
+            yield from leaf_settings(value, kind, f"{prefix}{f.name}.")
+        elif isinstance(value, kind) and not isinstance(value, bool):
             yield f"{prefix}{f.name}", value
         elif isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
-                if isinstance(item, float):
+                if isinstance(item, kind):
                     yield f"{prefix}{f.name}[{i}]", item
+
+
+def float_settings(node: Any):
+    """``(path, value)`` of every float setting."""
+    return leaf_settings(node, float)
+
+
+def check_home_paths(cfg, issues: list) -> None:
+    """A path written ``~user/...`` for a user this machine does not know cannot be expanded."""
+    for path, value in leaf_settings(cfg, str):
+        if value.startswith("~") and os.path.expanduser(value).startswith("~"):
+            issues.append(_issue(path, value, f"{value.split('/')[0]} is not a user on this machine",
+                                 "write ~/... for your own home folder, or an absolute path"))
 
 
 def check_finite(cfg, issues: list) -> None:

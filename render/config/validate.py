@@ -25,8 +25,8 @@ from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import TINY, DiffusionPlan, plan_diffusion
 from render.config.flow_plan import FlowPlan, plan_flow
 from render.config.limits import (check_batch_name, check_device_available, check_finite, check_frame_count,
-                                  check_frame_size, check_image_prompts, check_models_dir, check_step_limit,
-                                  check_steps, image_problem, omegaconf_issue)
+                                  check_frame_size, check_home_paths, check_image_prompts, check_models_dir,
+                                  check_step_limit, check_steps, image_problem, omegaconf_issue)
 from render.config.plan import SEED_MODULUS, RenderPlan, VideoSource
 from render.config.schema import Config, schedule_fields
 from transforms.keyframes import VALUE_NAMES, ScheduleError, parse_schedule
@@ -219,6 +219,7 @@ def _check_limits(cfg: Config, device: torch.device, issues: list[ConfigIssue]) 
     """render/config/limits.py: finite numbers, a plain batch_name, the models folder, image prompt files, the
     device, the sampler's step counts."""
     check_finite(cfg, issues)
+    check_home_paths(cfg, issues)
     check_batch_name(cfg.batch_name, issues)
     check_models_dir(cfg.model.models_dir, issues)
     check_image_prompts(cfg.image_prompts, issues)
@@ -437,7 +438,7 @@ def _check_audio(cfg: Config, n_frames: int | None, fps: float, issues: list[Con
 
     try:
         return analyze_cached(Path(os.path.expanduser(audio.path)), fps,
-                              Path(audio.cache_dir or AUDIO_CACHE_DIR).expanduser(), offset=audio.offset,
+                              Path(os.path.expanduser(audio.cache_dir or AUDIO_CACHE_DIR)), offset=audio.offset,
                               duration=audio.duration, beat_decay=audio.beat_decay, n_frames=n_frames)
     except AudioError as exc:
         issues.append(ConfigIssue("audio.path", audio.path, str(exc), "give a readable audio file (wav, flac, mp3, "

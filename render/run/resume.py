@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -37,7 +38,7 @@ RESUME_FIX = ("give the folder of a run (it holds config.yaml, frames/ and state
 def find_run_dir(resume: str, batch_name: str, root: Path = RUNS_ROOT) -> Path:
     """``latest``: the newest run of ``batch_name`` with saved state; otherwise the given folder."""
     if resume != "latest":
-        path = Path(resume).expanduser()
+        path = Path(os.path.expanduser(resume))
         if not path.is_dir():
             problem = "does not exist" if not path.exists() else "is not a directory"
             raise ResumeError(f"resume={resume}: {path} {problem}\n    fix: {RESUME_FIX}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -66,14 +67,14 @@ def prepare_resume_argv(argv: Sequence[str]) -> list[str]:
     resume = override_value(argv, "resume")
     if resume in (None, *UNSET) or any(a in ("-m", "--multirun", "--help", "-h", "--cfg", "-c") for a in argv):
         return argv
-    path = Path(resume).expanduser()
+    path = Path(os.path.expanduser(resume))
     if resume != "latest" and path.is_dir() and never_started(path):
         log.warning("resume=%s: the run stopped before it saved its settings; starting it with its own command line",
                     resume)
         return restart_argv(argv, path)
     run_dir = find_run_dir(resume, override_value(argv, "batch_name") or _default_batch_name())
     other = override_value(argv, "hydra.run.dir")
-    if other is not None and Path(other).expanduser().resolve() != run_dir.resolve():
+    if other is not None and Path(os.path.expanduser(other)).resolve() != run_dir.resolve():
         raise ResumeError(f"resume={resume} and hydra.run.dir={other} name different folders; a resumed run "
                           f"continues in its own folder\n    fix: drop hydra.run.dir (python main.py "
                           f"resume={resume}), or start a new run in {other} without resume")

@@ -91,6 +91,7 @@ def test_hostile_schedules_end_in_a_finite_plan_or_a_named_error(compose_config,
     ({"animation.zoom": "0:(1), 1e-300:(2), 3:(1)", "animation.interp_spline": "cubic"}, "animation.zoom"),
     ({"animation.zoom": "0:(1), 10000000000:(2)", "animation.interp_spline": "cubic"}, "animation.zoom"),
     ({"animation.zoom": "0:(1), 1:(1e308)"}, "animation.zoom"),
+    ({"audio.path": "~nobody_here/song.wav"}, "audio.path"), ({"init_image": "~nobody_here/a.png"}, "init_image"),
 ])
 def test_values_beyond_the_limits_are_named(compose_config, values, setting):
     result = _plan_or_named_error(compose_config, values, {setting})
