@@ -17,7 +17,7 @@ from torch import nn
 
 from render.guidance.cutouts import clip_normalize
 from render.guidance.fast_clip import set_vision_precision
-from render.models.weights import WeightFileError
+from render.models.weights import WeightFileError, load_failure
 
 TINY_CLIPS = {
     # name: (vision cfg, embed dim); ViT and ResNet variants so both vision towers are exercised offline
@@ -120,9 +120,7 @@ def _load_clip_file(spec: ClipSpec, path: Path):
                 return open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
         return open_clip.create_model(spec.arch, pretrained=str(path), device="cpu", precision="fp32")
     except Exception as exc:  # noqa: BLE001 - torch.jit and torch.load report unreadable files with many types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightFileError(path, f"cannot be read as CLIP {spec.name} ({type(exc).__name__}: {reason[:300]})") \
-            from None
+        raise WeightFileError(path, f"cannot be read as CLIP {spec.name} ({load_failure(exc)})") from None
 
 
 def load_clip(spec: ClipSpec, path: Path | None, device: torch.device, precision: str = "fp32") -> ClipPerceptor:

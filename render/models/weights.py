@@ -47,9 +47,18 @@ def load_weights(path: Path, *, mmap: bool = True) -> Any:
                     raise
                 return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch reports unreadable files with many exception types
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightFileError(path, f"cannot be read as a weight file ({type(exc).__name__}: {reason[:300]})") \
-            from None
+        raise WeightFileError(path, f"cannot be read as a weight file ({load_failure(exc)})") from None
+
+
+def load_failure(exc: BaseException) -> str:
+    """A short reason for a failed load (torch's unpickling message suggests an unsafe retry: not repeated)."""
+    text = str(exc).strip()
+    if "weights_only" in text or "invalid load key" in text:
+        return "not a PyTorch weight file, or damaged"
+    if "zip archive" in text or "central directory" in text or "failed finding" in text:
+        return "the archive is truncated or damaged"
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
 
 
 def check_state_dict(path: Path, state: Any) -> dict:
