@@ -45,7 +45,8 @@ def main(cfg: DictConfig) -> None:
     output_dir = Path(hydra_cfg.runtime.output_dir)
     stop = GracefulStop()
     try:
-        result = render_animation(cfg, output_dir, overrides=list(hydra_cfg.overrides.task), stop=stop)
+        overrides = OmegaConf.to_container(hydra_cfg.overrides.task)  # unresolved: "x=${nope}" is a user's text
+        result = render_animation(cfg, output_dir, overrides=overrides, stop=stop)
     except SamplingError as exc:
         log.error("%s\nThe frames before it are saved; after changing the settings: %s", exc,
                   resume_command(output_dir))
