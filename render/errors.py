@@ -112,8 +112,8 @@ def classify(exc: BaseException, run_dir: Path | None = None) -> Outcome:
         return Outcome(130, "interrupted")
     message = user_message(exc, run_dir)
     if message is not None:
-        code = exc.exit_code if isinstance(exc, SweepJobFailed) else EXIT_USER
-        return Outcome(code, message)
+        # a sweep with a failed job exits 1 after running every job (the job's own log has its exit status)
+        return Outcome(EXIT_BUG if isinstance(exc, SweepJobFailed) else EXIT_USER, message)
     return Outcome(EXIT_BUG, bug_message(exc, run_dir))
 
 

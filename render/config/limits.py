@@ -20,6 +20,7 @@ MAX_IMAGE_PIXELS = 64_000_000  # an init or prompt image beyond 8000x8000 is a d
 IMAGE_TIMEOUT_S = 30.0
 MAX_STEPS = 10_000
 MAX_BATCH_NAME = 200
+MAX_FLOAT = 1e15  # as transforms/keyframes.MAX_VALUE: beyond, float32 arithmetic overflows
 # bytes of working memory per frame pixel, by generator (diffusion: UNet activations with checkpointing, CLIP
 # cutouts; the figures are low on purpose: only a frame that cannot fit is refused)
 BYTES_PER_PIXEL = {"preview": 64, "tiny": 1024, "diffusion": 8192}
@@ -59,10 +60,11 @@ def check_home_paths(cfg, issues: list) -> None:
 
 
 def check_finite(cfg, issues: list) -> None:
-    """NaN or infinity in any float setting is an error (a NaN guidance scale renders black frames)."""
+    """NaN, infinity or an astronomic value in any float setting is an error (a NaN guidance scale renders black
+    frames, 1e308 overflows float32 to infinity)."""
     for path, value in float_settings(cfg):
-        if not math.isfinite(value):
-            issues.append(_issue(path, value, "must be a finite number (not NaN or infinity)",
+        if not math.isfinite(value) or abs(value) > MAX_FLOAT:
+            issues.append(_issue(path, value, f"must be a finite number (not NaN or infinity) within ±{MAX_FLOAT:g}",
                                  "give an ordinary number; README 'Settings' lists each setting's default"))
 
 

@@ -66,7 +66,7 @@ def test_every_float_setting_is_found():
 @given(path=st.sampled_from(sorted(p for p, _ in float_settings(Config()) if "[" not in p)), value=NUMBERS)
 def test_non_finite_floats_are_named(compose_config, path, value):
     result = _plan_or_named_error(compose_config, {path: value})
-    if not np.isfinite(value) and not isinstance(result, type(None)):
+    if not (np.isfinite(value) and abs(value) <= 1e15) and result is not None:
         assert isinstance(result, ConfigErrors) and any(i.setting == path for i in result.issues), (path, value)
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 from render.app import render_animation
+from render.models import registry
+from render.models.files import MissingModelFiles
 from render.config.validate import ConfigErrors
 from render.errors import EXIT_BUG, EXIT_USER, classify
 from render.run.lock import LOCK_NAME, RunLock, RunLocked
@@ -59,6 +62,7 @@ def _resume(compose_config, run_dir, *overrides):
     OSError(errno.EROFS, "Read-only file system", "/ro/run"), NotADirectoryError(errno.ENOTDIR, "Not a directory",
                                                                                  "/etc/hostname/run"),
     PermissionError(errno.EACCES, "Permission denied", "/proc/run"), OSError(errno.ENOSPC, "No space left"),
+    MissingModelFiles([registry.lookup("secondary")], Path("/models"), {"secondary": "no network"}),
 ])
 def test_user_failures_are_named_with_exit_2(exc, tmp_path):
     outcome = classify(exc, tmp_path)
