@@ -45,7 +45,8 @@ FILE_FIXES = {
     errno.EROFS: "the filesystem is read-only: set hydra.run.dir to a folder on a writable disk",
     errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
     errno.EEXIST: "a file is in the way of a folder: move it or choose another path",
-    errno.ENOENT: "check the path (relative paths are relative to where you run main.py)",
+    errno.ENOENT: "check the path (relative paths are relative to where you run main.py); a run dir must be on a "
+                  "writable disk, not under /proc or /sys",
     errno.EISDIR: "the path is a folder; give a file",
     errno.ENAMETOOLONG: "use a shorter path or batch_name",
     errno.ELOOP: "the path has a symlink loop: choose another path",

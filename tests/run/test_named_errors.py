@@ -78,6 +78,15 @@ def test_a_bug_is_reported_with_its_traceback_and_the_run_dir(tmp_path):
     assert "Traceback" in outcome.message and "please report" in outcome.message and str(tmp_path) in outcome.message
 
 
+@pytest.mark.parametrize("where", ["/proc/disco-anim-test/run", "{tmp}/file/run", "/sys/disco-anim-test"])
+def test_a_run_dir_that_cannot_be_created_is_named(compose_config, tmp_path, where):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError) as info:
+        render_animation(compose_config(*FAST), Path(where.format(tmp=tmp_path)), progress=False)
+    outcome = classify(info.value, None)
+    assert outcome.code == EXIT_USER and "fix:" in outcome.message and "Traceback" not in outcome.message
+
+
 # --- resume ---------------------------------------------------------------------------------------------------------
 
 def test_resume_arguments_are_checked_before_hydra(tmp_path, monkeypatch, reference):
