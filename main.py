@@ -13,11 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from render.app import render_animation
 from render.config.presets import register_configs
-from render.config.validate import ConfigErrors
+from render.errors import classify, run_cli
 from render.generators.diffusion import SamplingError
 from render.output.sweep import SweepJobFailed
-from render.run.checkpoint import CheckpointError
-from render.run.resume import ResumeError, resume_command, run_dir_resolver
+from render.run.resume import resume_command, run_dir_resolver
+from render.run.resume_args import prepare_resume_argv
 from render.run.signals import GracefulStop
 
 log = logging.getLogger("main")
@@ -45,18 +45,19 @@ def main(cfg: DictConfig) -> None:
     output_dir = Path(hydra_cfg.runtime.output_dir)
     stop = GracefulStop()
     try:
-        result = render_animation(cfg, output_dir, overrides=list(hydra_cfg.overrides.task), stop=stop)
-    except (ConfigErrors, ResumeError, CheckpointError) as exc:
-        log.error("%s", exc)
-        exit_job(2, exc)
+        overrides = OmegaConf.to_container(hydra_cfg.overrides.task)  # unresolved: "x=${nope}" is a user's text
+        result = render_animation(cfg, output_dir, overrides=overrides, stop=stop)
     except SamplingError as exc:
         log.error("%s\nThe frames before it are saved; after changing the settings: %s", exc,
                   resume_command(output_dir))
         exit_job(1, exc)
     except KeyboardInterrupt:
-        log.error("abandoned the current frame; every finished frame is saved. Continue with:\n  %s",
-                  resume_command(output_dir))
-        sys.exit(130)
+        log.error("stopped at once; every finished frame is saved. Continue with:\n  %s", resume_command(output_dir))
+        sys.exit(stop.exit_code if stop.requested else 130)
+    except Exception as exc:  # noqa: BLE001 - named errors exit 2, anything else is a bug report (render/errors.py)
+        outcome = classify(exc, output_dir)
+        log.error("%s", outcome.message)
+        exit_job(outcome.code, exc)
     if result.stopped:
         log.warning("stopped after frame %d; every finished frame is saved. Continue with:\n  %s",
                     result.frames[-1] if result.frames else -1, resume_command(output_dir))
@@ -65,4 +66,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main, prepare_resume_argv))

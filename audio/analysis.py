@@ -2,9 +2,11 @@
 clock, aligned to the render fps (frame ``f`` covers the time ``[f/fps, (f+1)/fps)`` of the analysed audio)."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,16 @@ VERSION = f"audio-features-1/sr{SR}/hop{HOP}/nfft{N_FFT}/bands{LO_HZ:g}-{HI_HZ:g
 # Containers that libsndfile does not read (or reads badly): decoded by the bundled ffmpeg straight away.
 FFMPEG_SUFFIXES = {".mp3", ".m4a", ".aac", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".opus", ".wma", ".3gp"}
 _FIX = "set audio.path to an existing, readable audio file (wav, flac, ogg, mp3, m4a, aac or a video with sound)"
+
+
+def keep_numba_cache_outside_the_venv() -> None:
+    """librosa's numba kernels cache compiled code beside their sources (inside the virtualenv), where two processes
+    compiling at once can corrupt it; a per-user cache folder is used instead (before librosa is imported)."""
+    cache = Path(os.path.expanduser(os.environ.get("XDG_CACHE_HOME") or "~/.cache")) / "disco-anim" / "numba"
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(cache))
+
+
+keep_numba_cache_outside_the_venv()
 
 
 class AudioError(ValueError):
@@ -85,7 +97,7 @@ def load_audio(path, *, offset: float = 0.0, duration: float | None = None,
     end). wav/flac/ogg/aiff are read with soundfile; mp3/m4a/aac/video containers, and anything soundfile cannot
     read, with imageio-ffmpeg's bundled ffmpeg. Raises :class:`AudioError` naming ``audio.path``."""
     _check_window(offset, duration)
-    p = Path(path).expanduser()
+    p = Path(os.path.expanduser(path))
     if not p.exists():
         raise AudioError(f"audio.path={str(path)!r}: no such file; fix: {_FIX} (check the spelling, or give an "
                          f"absolute path)")
@@ -105,7 +117,10 @@ def load_audio(path, *, offset: float = 0.0, duration: float | None = None,
                              f"is shorter than that); fix: lower audio.offset")
         raise AudioError(f"audio.path={str(path)!r}: the file holds no audio samples; fix: {_FIX}")
     if not np.all(np.isfinite(y)):
-        y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+        bad = int(np.count_nonzero(~np.isfinite(y)))
+        raise AudioError(f"audio.path={str(path)!r}: {bad} sample{'s are' if bad != 1 else ' is'} NaN or infinite "
+                         f"(a damaged float WAV); fix: export the song again (16-bit or float WAV without NaN), or "
+                         f"audio.path=null")
     return y, int(sr)
 
 
@@ -291,7 +306,7 @@ class FeatureCache:
 
     def key(self, path, fps: float, *, offset: float = 0.0, duration: float | None = None,
             beat_decay: float = 0.8, n_frames: int | None = None) -> str:
-        p = Path(path).expanduser()
+        p = Path(os.path.expanduser(path))
         if not p.is_file():
             load_audio(p)  # raises the AudioError naming audio.path
         spec = {"sha256": _file_sha256(p), "fps": float(fps), "offset": float(offset),
@@ -317,12 +332,20 @@ class FeatureCache:
         return p
 
     def analyze(self, path, fps: float, **kw) -> AudioFeatures:
+        """The cached features, else analysed under a lock on the key: sweep jobs starting together analyse a song
+        once and the others read the result."""
         key = self.key(path, fps, **kw)
         hit = self.get(key)
         if hit is not None:
             return hit
-        features = analyze(path, fps, **kw)  # module-level lookup, so tests can swap it
-        self.put(key, features)
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f"{key}.lock", "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            hit = self.get(key)  # another process may have finished it while we waited
+            if hit is not None:
+                return hit
+            features = analyze(path, fps, **kw)  # module-level lookup, so tests can swap it
+            self.put(key, features)
         return features
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from depth import adabins as _adabins
 from depth.midas import create_midas
+from render.models.weights import WeightFileError, load_weights, refetch_hint
 
 MIDAS_KINDS = ("dpt_large", "dpt_hybrid", "midas_small", "tiny")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -148,12 +149,7 @@ def randomize_(module: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def _torch_load(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as exc:
-        if "mmap" not in str(exc) and "zip" not in str(exc):
-            raise
-    return torch.load(path, map_location="cpu", weights_only=True)  # a legacy (pre-zip) torch.save file
+    return load_weights(path)  # memory-mapped, or a legacy (pre-zip) torch.save file read whole
 
 
 def unwrap_state_dict(obj: object) -> dict[str, torch.Tensor]:
@@ -219,6 +215,7 @@ def _check_keys(path: Path, what: str, expected: Mapping[str, torch.Tensor], got
     family = _guess_family(got)
     if family is not None:
         lines.append(f"  it looks like a {family} file")
+    lines.append(f"    fix: {refetch_hint(path)}")
     raise CheckpointMismatch("\n".join(lines))
 
 
@@ -242,8 +239,12 @@ def _build(factory: Callable[[], nn.Module], what: str, path: Path | None, seed:
             raise FileNotFoundError(f"{path}: {what} weight file not found")
         try:
             sd = unwrap_state_dict(_torch_load(path))
+        except WeightFileError as exc:
+            raise CheckpointMismatch(f"{path}: cannot read it as a {what} weight file: {exc.problem}\n"
+                                     f"    fix: {refetch_hint(path)}") from None
         except Exception as exc:  # noqa: BLE001 (any unreadable file gets the same clear message)
-            raise CheckpointMismatch(f"{path}: cannot read it as a {what} weight file: {exc}") from exc
+            raise CheckpointMismatch(f"{path}: cannot read it as a {what} weight file: {exc}\n"
+                                     f"    fix: {refetch_hint(path)}") from None
         if remap is not None:
             sd = remap(sd)
         _check_keys(path, what, net.state_dict(), sd)

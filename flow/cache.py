@@ -61,7 +61,7 @@ class FlowCache:
     """Forward/backward flow of frame pairs under ``root``; see the module docstring."""
 
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root).expanduser()
+        self.root = Path(os.path.expanduser(root))
 
     def folder(self, key: FlowKey) -> Path:
         return self.root / key.folder_name()

@@ -153,7 +153,7 @@ def _existing_file(path: str | os.PathLike) -> str:
     if path is None or str(path).strip() == "":
         raise VideoInputError("", "no video file is set",
                               f"set {SETTING}=/path/to/video.mp4 (video input mode needs a source video)")
-    p = Path(path).expanduser()
+    p = Path(os.path.expanduser(path))
     if not p.is_file():
         what = "is a directory, not a video file" if p.is_dir() else "does not exist"
         raise VideoInputError(path, f"{what} (looked at {p.resolve()})",

@@ -39,6 +39,7 @@ from torchvision.models.optical_flow.raft import RAFT, CorrBlock
 from flow.warp import check_pair
 from render.models import registry
 from render.models.download import ensure
+from render.models.weights import load_weights
 
 VARIANTS = ("large", "small")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -151,7 +152,7 @@ def _checkpoint_variant(state: Mapping[str, torch.Tensor]) -> str | None:
 def load_raft(variant: str, path: str | os.PathLike) -> RAFT:
     """``raft_<variant>`` with the weights in ``path`` (torchvision or princeton-vl layout), loaded strictly."""
     model = build_raft(variant)
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    state = load_weights(Path(path), mmap=False)
     if not isinstance(state, Mapping):
         raise RaftWeightsError(f"{path}: not a state_dict (got {type(state).__name__})")
     if is_princeton_layout(state):

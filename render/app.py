@@ -1,24 +1,28 @@
 """The application: from a composed config to frames, plots and a video, as a numbered recipe."""
 from __future__ import annotations
 
+import errno
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
 from render.builders import animated_schedules, build_generator, build_mode, weight_files_used
 from render.config.plan import RenderPlan
 from render.config.presets import hydra_presets
-from render.config.validate import check_inputs, to_settings
+from render.config.validate import check_inputs, estimated_run_bytes, to_settings
+from render.disk.faults import fault_point
 from render.output.exports import stitch_outputs
 from render.output.plots import plot_schedules, prompt_fade_panels
 from render.output.previews import write_previews
 from render.output.report import RunReport
 from render.run.loop import render_frames
+from render.run.lock import RunLock
 from render.run.progress import StepImages
-from render.run.run_dir import RunDir
+from render.run.run_dir import DiskFull, RunDir, free_bytes
 from render.run.session import RunSession, resume_config
 from render.run.signals import GracefulStop
 
@@ -35,6 +39,15 @@ class RunResult:
 
 def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True, overrides: Iterable[str] = (),
                      stop: GracefulStop | None = None) -> RunResult:
+    """Render a run into ``output_dir``, holding its lock; a signal stops it from the first line to the last (after
+    the current frame while frames render, at once before and after)."""
+    stop = stop or GracefulStop()
+    with stop, RunLock(Path(output_dir)):
+        return _render(cfg, Path(output_dir), progress, overrides, stop)
+
+
+def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: Iterable[str],
+            stop: GracefulStop) -> RunResult:
     # 1. Settings (a resumed run's own, plus this command's overrides), every input checked before anything heavy.
     cfg, point = resume_config(cfg, Path(output_dir), overrides)
     settings = to_settings(cfg)
@@ -64,23 +77,25 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     session.begin(mode, weight_files_used(plan, generator))
 
     # 4. Render the frames not yet done, checkpointing each; a signal stops after the current frame.
-    stop = stop or GracefulStop()
-    try:
-        with stop:
-            result = render_frames(plan, mode, generator, run, range(session.start_frame, plan.n_frames),
-                                   progress=progress, on_frame=session.frame_done(mode),
-                                   should_stop=lambda: stop.requested)
-    except BaseException as exc:
-        session.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}")
-        raise
-    finally:
-        steps.close()
-    if result.stopped:
-        session.finish("stopped")
-        return RunResult(run_dir=run.root, frames=result.frames, video=None, stopped=True)
+    with session.ending(stop):
+        try:
+            with stop.after_frame(), disk_full_check(run, plan, session):
+                result = render_frames(plan, mode, generator, run, range(session.start_frame, plan.n_frames),
+                                       progress=progress, on_frame=session.frame_done(mode),
+                                       should_stop=lambda: stop.requested)
+        finally:
+            steps.close()
+        if result.stopped:
+            session.finish("stopped")
+            return RunResult(run_dir=run.root, frames=result.frames, video=None, stopped=True)
+        return _finish(settings, plan, run, mode, generator, session, result.frames)
 
+
+def _finish(settings, plan: RenderPlan, run: RunDir, mode, generator, session: RunSession,
+            frames: list[int]) -> RunResult:
     # 5. Stitch the video (and the mode's extra videos, the interpolated and upscaled copies), the contact sheet and
     #    GIF. report.html gets them with the record's last write.
+    fault_point("stitch")
     video = stitch_outputs(settings, plan, run, mode) if settings.output.video else None
     session.record.video = str(video) if video is not None else None
     if settings.output.previews:
@@ -89,12 +104,28 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
     # 6. Measure the run's quality into run.json (and quality.csv, per frame). The frames and video are finished:
     #    a failure here is reported, and the run still counts as completed.
     if settings.output.quality or (settings.output.quality is None and settings.generator.value != "preview"):
+        fault_point("measure")
         try:
             session.record.metrics = measure_run(plan, run, generator, loop=settings.animation.loop)
         except Exception:  # noqa: BLE001
             log.exception("measuring the run's quality failed; its frames and video are complete")
     session.finish("completed")
-    return RunResult(run_dir=run.root, frames=result.frames, video=video)
+    return RunResult(run_dir=run.root, frames=frames, video=video)
+
+
+@contextmanager
+def disk_full_check(run: RunDir, plan: RenderPlan, session: RunSession) -> Iterator[None]:
+    """A full disk while frames are written: the finished frames and states stay intact (atomic writes), and the
+    error says how much space the rest of the run needs."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or isinstance(exc, DiskFull):
+            raise
+        done = session.checkpoints.latest_frame()
+        remaining = plan.n_frames - (done + 1)
+        need = estimated_run_bytes(remaining, plan.width, plan.height)
+        raise DiskFull(exc.filename, need, free_bytes(run.root), run.root, done) from None
 
 
 def measure_run(plan: RenderPlan, run: RunDir, generator, *, loop: bool = False) -> dict:

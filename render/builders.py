@@ -2,6 +2,7 @@
 estimator, and the frame generator."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -97,7 +98,7 @@ def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: 
 def flow_cache_root(settings: Config) -> Path:
     from render.modes.video import DEFAULT_CACHE_DIR
 
-    return Path(settings.flow.cache_dir or DEFAULT_CACHE_DIR).expanduser()
+    return Path(os.path.expanduser(settings.flow.cache_dir or DEFAULT_CACHE_DIR))
 
 
 def build_video_mode(settings: Config, plan: RenderPlan, device: torch.device):

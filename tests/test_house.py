@@ -9,8 +9,8 @@ import pytest
 from conftest import ROOT
 
 PACKAGES = ("render", "depth", "flow", "audio", "transforms", "benchmarks")
-# The order data flows in; a room may import only rooms before it (render/app.py and render/builders.py, the
-# recipe and what it builds, may import any room).
+# The order data flows in; a room may import only rooms before it (render/app.py, render/builders.py and
+# render/errors.py, the recipe, what it builds and how its failures are reported, may import any room).
 ROOM_ORDER = ("render.disk", "render.models", "transforms", "audio", "depth", "flow", "render.diffusion",
               "render.guidance", "render.config", "render.modes", "render.generators", "render.run", "render.output",
               "render", "benchmarks")
@@ -108,7 +108,7 @@ def room_of(module: str) -> str:
     parts = module.split(".")
     if parts[0] == "render" and len(parts) > 2:
         return ".".join(parts[:2])
-    if parts[0] == "render" and len(parts) == 2 and parts[1] in ("app", "builders"):
+    if parts[0] == "render" and len(parts) == 2 and parts[1] in ("app", "builders", "errors"):
         return "render"
     return parts[0] if parts[0] != "render" else module
 

@@ -90,7 +90,9 @@ class Schedule:
         keys = self._resolve_keys(env)
         positions = np.array([p for p, _ in keys])
         kinds = [k.interpolation or self.interpolation for _, k in keys]
-        weights = blend_weights(positions, kinds, t)
+        _check_positions(keys, kinds)
+        with np.errstate(all="ignore"):
+            weights = blend_weights(positions, kinds, t)
         out = np.zeros(n_frames)
         for (_, key), w in zip(keys, weights):
             used = np.flatnonzero(w != 0)
@@ -101,7 +103,9 @@ class Schedule:
                 values = key.value.evaluate(sub, used)
             except ExpressionError as exc:
                 raise self._error(exc, key) from None
-            out[used] += w[used] * values
+            with np.errstate(all="ignore"):
+                out[used] += w[used] * values
+        _check_values(out)
         return out
 
     def _resolve_keys(self, env: Mapping) -> list[tuple[float, Keyframe]]:
@@ -117,6 +121,35 @@ class Schedule:
         bare = len(self.keyframes) == 1 and key.key == ""
         return ScheduleError(exc.reason, text=key.value.text.strip(), key=None if bare else key.key,
                              frame=exc.frame, position=None if exc.position is None else exc.position)
+
+
+MAX_VALUE = 1e15  # beyond, a camera value or a zoom is no longer a picture (and float32 warps overflow)
+MAX_KEY = 1e9  # frames: about 1.3 years at 24 fps
+
+
+def _check_positions(keys: list[tuple[float, "Keyframe"]], kinds: list[str]) -> None:
+    """Key positions must be finite frames; splines need keys at least a frame apart (closer keys make the spline
+    overshoot to astronomic values between them)."""
+    for position, key in keys:
+        if not (np.isfinite(position) and abs(position) <= MAX_KEY):
+            raise ScheduleError(f"the key's frame {position:g} is not a finite frame within ±{MAX_KEY:g}",
+                                key=key.key)
+    if "cubic" in kinds and len(keys) > 2:
+        gaps = np.diff([p for p, _ in keys])
+        if np.any(gaps < 1.0):
+            i = int(np.argmin(gaps))
+            raise ScheduleError(f"keys {keys[i][1].key or 0} and {keys[i + 1][1].key} are {gaps[i]:g} frames apart; "
+                                f"cubic needs keys at least one frame apart (merge them, or use linear)",
+                                key=keys[i + 1][1].key)
+
+
+def _check_values(out: np.ndarray) -> None:
+    """NaN, infinite or astronomic values are errors, naming the first frame that has one."""
+    bad = ~np.isfinite(out) | (np.abs(out) > MAX_VALUE)
+    if np.any(bad):
+        frame = int(np.argmax(bad))
+        raise ScheduleError(f"the value is {out[frame]:g} (NaN, infinite or beyond ±{MAX_VALUE:g}); give finite "
+                            f"values of a sensible size", frame=frame)
 
 
 def resolve_key(key: str, env: Mapping, *, offset: int = 0) -> float:

@@ -250,7 +250,7 @@ def _cut_schedules(model: ModelConfig, problems: list[Problem]) -> CutSchedules 
 def _frames_skip(model: ModelConfig, problems: list[Problem]) -> int:
     try:
         skip = frames_skip(model.steps, model.frames_skip_steps)
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "inf%", "1e400", "nan%"
         problems.append(Problem("model.frames_skip_steps", model.frames_skip_steps, "not a percentage or a count",
                                 'write e.g. "60%" (DD offers 40% to 80%)'))
         return 0

@@ -20,15 +20,18 @@ from types import MappingProxyType
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
+from omegaconf.errors import OmegaConfBaseException
 
 from flow.extract import VideoInputError, probe_video
 from render.config import precision
 from render.config.depth_plan import DepthPlan, plan_depth
-from render.config.diffusion_plan import DiffusionPlan, hub_clips, plan_diffusion
+from render.config.diffusion_plan import TINY, DiffusionPlan, hub_clips, plan_diffusion
 from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan, plan_flow
 from render.config.frame_checks import check_loop, check_step_images
 from render.config.model_defaults import with_model_defaults
+from render.config.limits import (check_batch_name, check_device_available, check_finite, check_frame_count,
+                                  check_frame_size, check_home_paths, check_image_prompts, check_models_dir,
+                                  check_step_limit, check_steps, image_problem, omegaconf_issue)
 from render.config.plan import SEED_MODULUS, RenderPlan, VideoSource
 from render.config.schema import Config, schedule_fields
 from render.guidance.clip_models import ClipSpec, auto_cpu_precision
@@ -78,7 +81,10 @@ def to_settings(cfg: DictConfig) -> Config:
     unknown = _unknown_keys(cfg, Config)
     if unknown:
         raise ConfigErrors(unknown)
-    return OmegaConf.to_object(cfg)
+    try:
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as exc:  # "${nope}", or a value an interpolation makes of the wrong type
+        raise ConfigErrors([omegaconf_issue(exc)]) from None
 
 
 def _unknown_keys(node: DictConfig, schema: type, prefix: str = "") -> list[ConfigIssue]:
@@ -105,10 +111,11 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     when re-planning a saved config to compare it).
     """
     issues: list[ConfigIssue] = []
-    max_frames = _check_frames(cfg, issues)
+    max_frames = check_frame_count(_check_frames(cfg, issues), "animation.max_frames", issues)
     _check_output(cfg, issues)
     _check_paths(cfg, issues)
     device = _check_device(cfg, issues)
+    _check_limits(cfg, device, issues)
     _check_camera(cfg, issues)
     _check_3d_options(cfg, issues)
     depth = _check_depth(cfg, issues)
@@ -118,12 +125,14 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     diffusion = _check_diffusion(cfg, device, issues)
     model = diffusion.model if diffusion is not None else with_model_defaults(cfg.model)
     width, height = _check_size(cfg, model.width_height, issues)
+    check_frame_size(width, height, _generator_kind(cfg, diffusion), device, issues)
     n_frames = video.n_frames if video is not None else max_frames
     if _check_batches(cfg, max_frames, issues):
         n_frames = cfg.n_batches
     audio = _check_audio(cfg, n_frames, fps, issues)
     if n_frames is None:  # auto, from the song (video_input's auto was resolved by the source above)
         n_frames = audio.n_frames if audio is not None else 1
+    n_frames = check_frame_count(n_frames, "animation.max_frames", issues)
     variables = audio.variables() if audio is not None else {}
     schedules = _evaluate_schedules(cfg, n_frames, fps, issues, variables)
     clock = audio.b if audio is not None else None
@@ -276,15 +285,34 @@ def _fetch_urls(cfg: Config, image_prompts: PromptSchedule, issues: list[ConfigI
 def _check_paths(cfg: Config, issues: list[ConfigIssue]) -> None:
     if cfg.init_image in (None, "") or is_url(cfg.init_image):
         return
-    path = Path(os.path.expanduser(cfg.init_image))
-    try:
-        with Image.open(path) as img:
-            img.verify()
-    except (OSError, ValueError, SyntaxError) as exc:
-        problem = "file not found" if not path.exists() else f"cannot be read as an image ({exc})"
+    problem = image_problem(Path(os.path.expanduser(cfg.init_image)))
+    if problem:
         issues.append(ConfigIssue("init_image", cfg.init_image, problem,
                                   "give the path of a PNG or JPEG file (relative to where you run main.py), "
                                   "or init_image=null"))
+
+
+def _check_limits(cfg: Config, device: torch.device, issues: list[ConfigIssue]) -> None:
+    """render/config/limits.py: finite numbers, a plain batch_name, the models folder, image prompt files, the
+    device, the sampler's step counts."""
+    check_finite(cfg, issues)
+    check_home_paths(cfg, issues)
+    check_batch_name(cfg.batch_name, issues)
+    check_models_dir(cfg.model.models_dir, issues)
+    check_image_prompts(cfg.image_prompts, issues)
+    check_device_available(cfg.device, device, issues)
+    if cfg.generator.value == "diffusion":
+        steps_setting = "animation.video_init_steps" if _video_override_names(cfg).get("model.steps") else \
+            "model.steps"
+        check_steps(video_model_settings(cfg).steps, steps_setting, issues)
+        check_step_limit(video_model_settings(cfg).steps, steps_setting, issues)
+
+
+def _generator_kind(cfg: Config, diffusion: DiffusionPlan | None) -> str:
+    if cfg.generator.value != "diffusion":
+        return "preview"
+    tiny = diffusion is not None and diffusion.model.diffusion_model == TINY
+    return "tiny" if tiny else "diffusion"
 
 
 def estimated_run_bytes(n_frames: int, width: int, height: int) -> int:
@@ -541,7 +569,7 @@ def _check_audio(cfg: Config, n_frames: int | None, fps: float, issues: list[Con
 
     try:
         return analyze_cached(Path(os.path.expanduser(audio.path)), fps,
-                              Path(audio.cache_dir or AUDIO_CACHE_DIR).expanduser(), offset=audio.offset,
+                              Path(os.path.expanduser(audio.cache_dir or AUDIO_CACHE_DIR)), offset=audio.offset,
                               duration=audio.duration, beat_decay=audio.beat_decay, n_frames=n_frames)
     except AudioError as exc:
         issues.append(ConfigIssue("audio.path", audio.path, str(exc), "give a readable audio file (wav, flac, mp3, "

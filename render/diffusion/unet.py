@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from render.models.weights import check_state_dict, load_weights
+
 __all__ = ["UNetConfig", "UNET_CONFIGS", "UNetModel", "UNetStateDictError", "load_unet", "read_state_dict",
            "state_dict_mismatch", "timestep_embedding", "PRECISIONS"]
 
@@ -574,12 +576,10 @@ def _listed(keys: list[str], limit: int = 12) -> str:
 
 def read_state_dict(source: str | Path) -> Mapping[str, torch.Tensor]:
     """A checkpoint's state dict, memory-mapped (reading its keys and shapes touches no weights)."""
-    state = torch.load(source, map_location="cpu", weights_only=True, mmap=True)
+    state = load_weights(Path(source))  # an unreadable file is a WeightFileError naming it and the fix
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
-    if not isinstance(state, Mapping):
-        raise UNetStateDictError(f"{source}: not a state dict (a {type(state).__name__})")
-    return state
+    return check_state_dict(Path(source), state)
 
 
 def load_unet(config: UNetConfig | str, source: str | Path | Mapping[str, torch.Tensor], **model_kwargs) -> UNetModel:

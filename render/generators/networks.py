@@ -20,6 +20,7 @@ from render.guidance.clip_models import ClipPerceptor, ClipSpec, load_clip
 from render.guidance.lpips_loss import build_lpips
 from render.models import openclip_files, registry
 from render.models.download import ensure
+from render.models.weights import WeightFileError, check_state_dict, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,10 @@ def _unet(model, files: dict[str, Path], precision: str) -> nn.Module:
     if name == TINY:
         return rerandomize_(UNetModel(TINY_UNET, **kwargs), TINY_SEED).eval().requires_grad_(False)
     key = registry.lookup(name).key
-    return load_unet(UNET_CONFIGS[key], files[key], **kwargs).eval().requires_grad_(False)
+    try:
+        return load_unet(UNET_CONFIGS[key], files[key], **kwargs).eval().requires_grad_(False)
+    except ValueError as exc:  # a readable file of another network
+        raise WeightFileError(files[key], f"is not the {key} diffusion model: {str(exc)[:500]}") from None
 
 
 def _secondary(tiny: bool, files: dict[str, Path]) -> nn.Module:
@@ -92,8 +96,12 @@ def _secondary(tiny: bool, files: dict[str, Path]) -> nn.Module:
         model = SecondaryDiffusionImageNet2()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            state = torch.load(files[registry.lookup("secondary").key], map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
+            path = files[registry.lookup("secondary").key]
+            state = check_state_dict(path, load_weights(path, mmap=False))
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise WeightFileError(path, f"is not the secondary model: {str(exc)[:500]}") from None
     return model.eval().requires_grad_(False)
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from render.guidance.cutouts import clip_normalize
 from render.guidance.fast_clip import set_vision_precision
+from render.models.weights import WeightFileError, load_failure
 
 TINY_CLIPS = {
     # name: (vision cfg, embed dim); ViT and ResNet variants so both vision towers are exercised offline
@@ -108,16 +109,26 @@ def build_tiny_clip(arch: str, seed: int = 0) -> CLIP:
         return CLIP(embed_dim=embed_dim, vision_cfg=CLIPVisionCfg(**vision), text_cfg=CLIPTextCfg(**TINY_TEXT))
 
 
+def _load_clip_file(spec: ClipSpec, path: Path):
+    """open_clip's model from a local file; a file it cannot read is a :class:`WeightFileError`."""
+    if path.stat().st_size == 0:
+        raise WeightFileError(path, "is empty (0 bytes; an interrupted download?)")
+    try:
+        if spec.tag == "openai":
+            with warnings.catch_warnings():  # open_clip tries torch.jit.load first (deprecated, the archive format)
+                warnings.simplefilter("ignore", FutureWarning)
+                return open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
+        return open_clip.create_model(spec.arch, pretrained=str(path), device="cpu", precision="fp32")
+    except Exception as exc:  # noqa: BLE001 - torch.jit and torch.load report unreadable files with many types
+        raise WeightFileError(path, f"cannot be read as CLIP {spec.name} ({load_failure(exc)})") from None
+
+
 def load_clip(spec: ClipSpec, path: Path | None, device: torch.device, precision: str = "fp32") -> ClipPerceptor:
     """Load ``spec`` from ``path`` (OpenAI archive/state dict or OpenCLIP checkpoint); tiny models need no file."""
     if spec.is_tiny:
         model = build_tiny_clip(spec.arch)
     elif path is None or not Path(path).is_file():
         raise ClipModelError(f"CLIP model {spec.name}: weights file {path} not found")
-    elif spec.tag == "openai":
-        with warnings.catch_warnings():  # open_clip tries torch.jit.load first (deprecated, still the archive format)
-            warnings.simplefilter("ignore", FutureWarning)
-            model = open_clip.load_openai_model(str(path), precision="fp32", device="cpu")
     else:
-        model = open_clip.create_model(spec.arch, pretrained=str(path), device="cpu", precision="fp32")
+        model = _load_clip_file(spec, Path(path))
     return ClipPerceptor(spec, model.to(device=device), precision)

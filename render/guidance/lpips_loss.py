@@ -9,6 +9,8 @@ import lpips
 import torch
 from torch import nn
 
+from render.models.weights import load_weights
+
 # lpips splits torchvision's vgg16.features into slices at these indices; module names keep the original index.
 _VGG_SLICES = ((1, range(0, 4)), (2, range(4, 9)), (3, range(9, 16)), (4, range(16, 23)), (5, range(23, 30)))
 
@@ -34,7 +36,7 @@ def build_lpips(vgg_path: Path | None, device: torch.device) -> nn.Module:
         torch.manual_seed(0)
         model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
     if vgg_path is not None:
-        trunk = vgg_features_to_lpips(torch.load(vgg_path, map_location="cpu", weights_only=True))
+        trunk = vgg_features_to_lpips(load_weights(vgg_path, mmap=False))
         missing, unexpected = model.load_state_dict(trunk, strict=False)
         if unexpected or any(k.startswith("net.") for k in missing):
             raise ValueError(f"{vgg_path} is not torchvision's VGG16 (missing {missing}, unexpected {unexpected})")

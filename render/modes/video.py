@@ -12,6 +12,7 @@ a resumed run, reads both back.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,8 @@ class SourceFrames:
 
     def __init__(self, source: VideoSource, cache_root: Path):
         w, h = source.size
-        self.folder = Path(cache_root).expanduser() / "frames" / f"{source.info.content_sha256[:16]}-{w}x{h}-n{source.nth}"
+        name = f"{source.info.content_sha256[:16]}-{w}x{h}-n{source.nth}"
+        self.folder = Path(os.path.expanduser(cache_root)) / "frames" / name
         self.source = source
 
     def ensure(self) -> "SourceFrames":

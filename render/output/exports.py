@@ -4,6 +4,7 @@ larger (``output.upscale``) copies."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from render.config.plan import RenderPlan
@@ -34,7 +35,7 @@ def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Pat
     length = plan.n_frames / plan.fps
     if settings.audio.path:  # the song wins over a source video's own sound
         for path in made:
-            mux_audio(path, Path(settings.audio.path).expanduser(), offset=settings.audio.offset,
+            mux_audio(path, Path(os.path.expanduser(settings.audio.path)), offset=settings.audio.offset,
                       duration=min(length, settings.audio.duration or length))
     elif plan.video is not None and plan.video.info.has_audio:
         for path in made:

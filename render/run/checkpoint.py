@@ -84,13 +84,24 @@ class Checkpoints:
             old.unlink(missing_ok=True)
         return path
 
+    def latest_frame(self) -> int:
+        """The frame of the newest state file by name (not read), -1 when there is none."""
+        files = self._files()
+        return int(files[-1].stem) if files and files[-1].stem.isdigit() else -1
+
     def _files(self) -> list[Path]:
         return sorted(self.folder.glob("*.state")) if self.folder.is_dir() else []
 
-    def latest(self) -> FrameState | None:
-        """The newest intact state; a corrupt newer file is reported and skipped. None when there is none."""
+    def latest(self, before: int | None = None) -> FrameState | None:
+        """The newest intact state (of a frame before ``before``, when given); a corrupt newer file is reported and
+        skipped. None when there is none."""
         problems = []
-        for path in reversed(self._files()):
+        files = self._files()
+        if before is not None:
+            files = [p for p in files if p.stem.isdigit() and int(p.stem) < before]
+            if not files:
+                return None
+        for path in reversed(files):
             try:
                 return self.read(path)
             except CheckpointError as exc:

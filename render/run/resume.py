@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any, Iterable
@@ -36,17 +37,45 @@ def resume_command(run_dir: Path) -> str:
     return f"python main.py resume={shlex.quote(str(run_dir))}"
 
 
+RESUME_FIX = ("give the folder of a run (it holds config.yaml, frames/ and state/), e.g. "
+              "resume=outputs/TimeToDisco/2024-01-01_12-00-00, or resume=latest")
+
+
 def find_run_dir(resume: str, batch_name: str, root: Path = RUNS_ROOT) -> Path:
     """``latest``: the newest run of ``batch_name`` with saved state; otherwise the given folder."""
     if resume != "latest":
-        path = Path(resume).expanduser()
+        path = Path(os.path.expanduser(resume))
+        if not path.is_dir():
+            problem = "does not exist" if not path.exists() else "is not a directory"
+            raise ResumeError(f"resume={resume}: {path} {problem}\n    fix: {RESUME_FIX}")
         if not (path / "config.yaml").is_file():
-            raise ResumeError(f"resume={resume}: {path} is not a run directory (no config.yaml)")
+            raise ResumeError(f"resume={resume}: {path} is not a run directory (no config.yaml)\n    fix: {RESUME_FIX}")
+        read_saved_config(path)
         return path
     runs = [p for p in (root / batch_name).glob("*") if (p / STATE_DIR).is_dir() and (p / "config.yaml").is_file()]
     if not runs:
-        raise ResumeError(f"resume=latest: no run of batch_name={batch_name} with saved state under {root / batch_name}")
+        raise ResumeError(f"resume=latest: no run of batch_name={batch_name} with saved state under "
+                          f"{root / batch_name}\n    fix: give the run's folder (resume=<dir>), or the batch_name "
+                          f"it was made with (batch_name=<name> resume=latest)")
     return max(runs, key=lambda p: p.stat().st_mtime)
+
+
+def read_saved_config(run_dir: Path) -> DictConfig:
+    """A run's ``config.yaml``; a missing or unreadable one is a :class:`ResumeError` naming the file."""
+    path = Path(run_dir) / "config.yaml"
+    try:
+        saved = OmegaConf.load(path)
+    except FileNotFoundError:
+        raise ResumeError(f"{path} is missing, so the run's settings are unknown\n    fix: restore config.yaml "
+                          f"from a backup, or start a new run with the same settings") from None
+    except Exception as exc:  # noqa: BLE001 - YAML and OmegaConf report malformed files with many types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ResumeError(f"{path} is not a readable YAML config ({first})\n    fix: restore config.yaml from a "
+                          f"backup, or start a new run with the same settings") from None
+    if not isinstance(saved, DictConfig):
+        raise ResumeError(f"{path} does not hold a mapping of settings\n    fix: restore config.yaml from a "
+                          f"backup, or start a new run with the same settings")
+    return saved
 
 
 def run_dir_resolver(resume: Any, batch_name: str, stamp: str) -> str:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,8 +25,10 @@ from render.run.resume import (
     check_done_frames_unchanged,
     config_hash,
     effective_config,
+    read_saved_config,
 )
 from render.run.run_dir import RunDir
+from render.run.signals import GracefulStop
 
 log = logging.getLogger(__name__)
 CODE_DIR = Path(__file__).resolve().parents[2]
@@ -39,11 +42,20 @@ class ResumePoint:
 
 
 def load_resume_point(run_dir: Path) -> ResumePoint | None:
-    """The run's saved config and newest intact state, or None when it has not finished a frame yet."""
-    saved = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"))
-    state = Checkpoints(run_dir / STATE_DIR).latest()
+    """The run's saved config and newest intact state, or None when it has not finished a frame yet (or when a
+    finished frame's PNG is missing and no kept state is older than it: the run starts again from frame 0)."""
+    saved = OmegaConf.to_container(read_saved_config(run_dir))
+    checkpoints = Checkpoints(run_dir / STATE_DIR)
+    state = checkpoints.latest()
     if state is None:
         return None
+    missing = first_missing_frame(run_dir, state.frame)
+    if missing is not None:
+        state = checkpoints.latest(before=missing)
+        log.warning("%s: frame %d's PNG is missing; re-rendering from frame %d", run_dir, missing,
+                    0 if state is None else state.frame + 1)
+        if state is None:
+            return None
     record_path = run_dir / "run.json"
     record = RunRecord.read(record_path) if record_path.is_file() else None
     if state.config_hash != config_hash(saved):
@@ -52,13 +64,19 @@ def load_resume_point(run_dir: Path) -> ResumePoint | None:
     return ResumePoint(state, saved, record)
 
 
+def first_missing_frame(run_dir: Path, last: int) -> int | None:
+    """The first of frames ``0..last`` whose PNG is not in ``frames/``, or None."""
+    frames = run_dir / "frames"
+    return next((f for f in range(last + 1) if not (frames / f"{f:05d}.png").is_file()), None)
+
+
 def resume_config(composed: DictConfig, run_dir: Path, overrides: Iterable[str]) -> tuple[DictConfig,
                                                                                          ResumePoint | None]:
     """The config to render with: the run's own when resuming (changes that alter frames refused)."""
     if not composed.get("resume"):
         return composed, None
     point = load_resume_point(run_dir)
-    saved = OmegaConf.load(run_dir / "config.yaml")
+    saved = read_saved_config(run_dir)
     effective = effective_config(composed, saved, overrides)
     if point is not None:
         check_compatible(point.saved_config, OmegaConf.to_container(effective))
@@ -126,8 +144,26 @@ class RunSession:
         self.record.status = status
         self.record.finished = time.time()
         self.record.update_memory()
-        self.write_record()
+        try:
+            self.write_record()
+        except OSError as exc:  # a full disk: the frames and states already written are what matters
+            log.warning("could not update %s (%s)", self.run.root / "run.json", exc)
         log.info("run summary (%s):\n%s", self.run.root, self.record.summary())
+
+    @contextmanager
+    def ending(self, stop: GracefulStop) -> Iterator[None]:
+        """Record how the run ended when it does not complete: stopped (a signal), interrupted or failed. A failure
+        caused by the signal (ffmpeg killed by the same Ctrl-C) counts as the stop."""
+        try:
+            yield
+        except BaseException as exc:
+            if stop.requested:
+                self.finish("stopped")
+                if not isinstance(exc, KeyboardInterrupt):
+                    raise KeyboardInterrupt from exc
+                raise
+            self.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {exc}")
+            raise
 
 
 __all__ = ["ResumePoint", "RunSession", "resume_config", "ResumeError"]

@@ -1,10 +1,14 @@
-"""Ctrl-C and SIGTERM during a render: the first stops after the current frame (its state is written, so nothing is
-lost); a second abandons the frame at once (the last finished frame's state stays valid)."""
+"""Ctrl-C and SIGTERM during a render: while frames render, the first stops after the current frame (its state is
+written, so nothing is lost) and a second abandons the frame at once (the last finished frame's state stays valid);
+before the frames (checks, model loading) and after them (stitching, measuring) the first stops at once. Either way
+the exit status is 130 (SIGINT) or 143 (SIGTERM)."""
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 log = logging.getLogger(__name__)
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -14,6 +18,7 @@ class GracefulStop:
     def __init__(self):
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self._graceful = False  # True while frames render: the first signal waits for the frame to finish
 
     @property
     def requested(self) -> bool:
@@ -24,11 +29,21 @@ class GracefulStop:
         return EXIT_CODES.get(self.signum, 1)
 
     def _handle(self, signum, frame) -> None:
-        if self.signum is not None:
+        if self.signum is not None or not self._graceful:
+            self.signum = self.signum or signum
             raise KeyboardInterrupt
         self.signum = signum
         log.warning("%s received: stopping after the current frame (send it again to abandon the frame now)",
                     signal.Signals(signum).name)
+
+    @contextmanager
+    def after_frame(self) -> Iterator[None]:
+        """While frames render: a first signal stops after the current frame instead of at once."""
+        self._graceful = True
+        try:
+            yield
+        finally:
+            self._graceful = False
 
     def __enter__(self) -> "GracefulStop":
         if threading.current_thread() is threading.main_thread():

@@ -1,0 +1,231 @@
+"""Limits checked before anything heavy: finite numbers, frame counts, the memory a frame needs, devices that exist,
+step counts the respacing can make, a plain ``batch_name``, and image files (regular files, a pixel limit, a
+decode timeout). Each problem is a ``ConfigIssue`` (setting, value, fix) added to ``check_inputs``' list."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as DecodeTimeout
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+
+MAX_FRAMES = 100_000  # 69 minutes at 24 fps; the schedules of more frames alone fill gigabytes
+MAX_SIDE = 16384  # libx264's largest frame side
+MAX_IMAGE_PIXELS = 64_000_000  # an init or prompt image beyond 8000x8000 is a decompression bomb or a mistake
+IMAGE_TIMEOUT_S = 30.0
+MAX_STEPS = 10_000
+MAX_BATCH_NAME = 200
+MAX_FLOAT = 1e15  # as transforms/keyframes.MAX_VALUE: beyond, float32 arithmetic overflows
+# bytes of working memory per frame pixel, by generator (diffusion: UNet activations with checkpointing, CLIP
+# cutouts; the figures are low on purpose: only a frame that cannot fit is refused)
+BYTES_PER_PIXEL = {"preview": 64, "tiny": 1024, "diffusion": 8192}
+
+
+def _issue(setting: str, value: Any, problem: str, fix: str):
+    from render.config.validate import ConfigIssue  # validate imports this module
+
+    return ConfigIssue(setting, value, problem, fix)
+
+
+def leaf_settings(node: Any, kind: type, prefix: str = ""):
+    """``(path, value)`` of every value of type ``kind`` in the typed settings, nested groups and lists included."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from leaf_settings(value, kind, f"{prefix}{f.name}.")
+        elif isinstance(value, kind) and not isinstance(value, bool):
+            yield f"{prefix}{f.name}", value
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                if isinstance(item, kind):
+                    yield f"{prefix}{f.name}[{i}]", item
+
+
+def float_settings(node: Any):
+    """``(path, value)`` of every float setting."""
+    return leaf_settings(node, float)
+
+
+def check_home_paths(cfg, issues: list) -> None:
+    """A path written ``~user/...`` for a user this machine does not know cannot be expanded."""
+    for path, value in leaf_settings(cfg, str):
+        if value.startswith("~") and os.path.expanduser(value).startswith("~"):
+            issues.append(_issue(path, value, f"{value.split('/')[0]} is not a user on this machine",
+                                 "write ~/... for your own home folder, or an absolute path"))
+
+
+def check_finite(cfg, issues: list) -> None:
+    """NaN, infinity or an astronomic value in any float setting is an error (a NaN guidance scale renders black
+    frames, 1e308 overflows float32 to infinity)."""
+    for path, value in float_settings(cfg):
+        if not math.isfinite(value) or abs(value) > MAX_FLOAT:
+            issues.append(_issue(path, value, f"must be a finite number (not NaN or infinity) within ±{MAX_FLOAT:g}",
+                                 "give an ordinary number; README 'Settings' lists each setting's default"))
+
+
+def check_batch_name(name: Any, issues: list) -> None:
+    """``batch_name`` names the video and the run folder: a plain, non-empty file name."""
+    text = "" if name is None else str(name)
+    bad = (not text.strip() or text in (".", "..") or any(c in text for c in "/\\\0")
+           or text != text.strip() or len(text) > MAX_BATCH_NAME or text.startswith("-"))
+    if bad:
+        issues.append(_issue("batch_name", name, "must be a plain file name (not empty, no / or \\, not . or .., "
+                             f"not starting with -, at most {MAX_BATCH_NAME} characters)",
+                             "use letters, digits, - and _, e.g. batch_name=lighthouse_zoom"))
+
+
+def check_frame_count(n_frames: int | None, setting: str, issues: list) -> int | None:
+    """At most :data:`MAX_FRAMES`; returns the count to plan with (clamped after an error)."""
+    if n_frames is None or n_frames <= MAX_FRAMES:
+        return n_frames
+    issues.append(_issue(setting, n_frames, f"{n_frames} frames is more than the limit of {MAX_FRAMES}",
+                         f"render at most {MAX_FRAMES} frames per run (split a long video into runs)"))
+    return 1
+
+
+def _memory_bytes(device: torch.device) -> int | None:
+    try:
+        if device.type == "cuda" and torch.cuda.is_available():
+            return torch.cuda.get_device_properties(device.index or 0).total_memory
+        if device.type == "cpu":
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (RuntimeError, ValueError, OSError, AssertionError):
+        return None
+    return None
+
+
+def check_frame_size(width: int, height: int, generator: str, device: torch.device, issues: list) -> None:
+    """Each side at most :data:`MAX_SIDE`, and the frame's working memory within the device's memory."""
+    for name, value in (("width", width), ("height", height)):
+        if value > MAX_SIDE:
+            issues.append(_issue(name, value, f"must be at most {MAX_SIDE} pixels (H.264's largest frame)",
+                                 f"set {name} to e.g. 1280, or render tiles separately"))
+    if width > MAX_SIDE or height > MAX_SIDE:
+        return
+    need = width * height * BYTES_PER_PIXEL.get(generator, BYTES_PER_PIXEL["diffusion"])
+    have = _memory_bytes(device)
+    if have is not None and need > have:
+        issues.append(_issue("width", f"{width}x{height}", f"a {width}x{height} frame needs about "
+                             f"{need / 2**30:.1f} GiB with {generator} and {device} has {have / 2**30:.1f} GiB",
+                             "lower width and height (DD renders 1280x768), or use a device with more memory"))
+
+
+def check_device_available(setting_value: str, device: torch.device, issues: list) -> None:
+    """A device type torch knows but this machine lacks (mps, xpu, ...), meta (no data), a CUDA index too high."""
+    kind = device.type
+    if kind == "cpu" or (kind == "cuda" and not torch.cuda.is_available()):  # the latter is reported already
+        return
+    if kind == "meta":
+        issues.append(_issue("device", setting_value, "the meta device holds no data and cannot render",
+                             "use device=auto, cpu or cuda"))
+        return
+    if kind == "cuda":
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            issues.append(_issue("device", setting_value, f"this machine has {count} CUDA device(s) "
+                                 f"(cuda:0..cuda:{count - 1})", "use device=cuda:0 or device=auto"))
+        return
+    backend = getattr(torch.backends, kind, None) or getattr(torch, kind, None)
+    available: Callable[[], bool] | None = getattr(backend, "is_available", None)
+    if available is None or not available():
+        issues.append(_issue("device", setting_value, f"{kind} is not available on this machine",
+                             "use device=auto, cpu or cuda"))
+
+
+def check_steps(steps: int, setting: str, issues: list) -> None:
+    """A step count DD's respacing can make (``ddimN`` out of ``1000//N*N`` diffusion steps)."""
+    from render.diffusion.schedule import DiffusionSchedule
+
+    if not 1 <= steps <= MAX_STEPS:
+        return  # below 1 is reported by the diffusion plan; above, below
+    try:
+        DiffusionSchedule.for_steps(int(steps))
+    except ValueError as exc:
+        issues.append(_issue(setting, steps, f"the sampler cannot make {steps} step(s) ({exc})",
+                             "use at least 2 steps (DD uses 250)"))
+
+
+def check_step_limit(steps: int, setting: str, issues: list) -> None:
+    if steps > MAX_STEPS:
+        issues.append(_issue(setting, steps, f"more than {MAX_STEPS} steps", "DD uses 250; 1000 is plenty"))
+
+
+def check_models_dir(models_dir: str | None, issues: list) -> None:
+    """``model.models_dir`` must be a folder (or not exist yet), not a file."""
+    if not models_dir:
+        return
+    path = Path(os.path.expanduser(str(models_dir)))
+    blocked = next((p for p in (path, *path.parents) if p.exists()), None)
+    if blocked is not None and not blocked.is_dir():
+        issues.append(_issue("model.models_dir", models_dir, f"{blocked} is a file, not a folder",
+                             "give a folder for the weight files, e.g. model.models_dir=~/models"))
+
+
+def image_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be used as an image, or None: it must be a regular file that decodes fully within
+    :data:`IMAGE_TIMEOUT_S` seconds and has at most :data:`MAX_IMAGE_PIXELS` pixels."""
+    if not path.exists():
+        return "file not found"
+    if not path.is_file():
+        return "is not a regular file (a folder, FIFO or device)"
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(_decode_problem, path).result(timeout=IMAGE_TIMEOUT_S)
+    except DecodeTimeout:
+        return f"took more than {IMAGE_TIMEOUT_S:g} s to decode"
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _decode_problem(path: Path) -> str | None:
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if w * h > MAX_IMAGE_PIXELS:
+                return f"is {w}x{h} pixels, more than the limit of {MAX_IMAGE_PIXELS} (a decompression bomb?)"
+            img.load()  # the whole data stream: a corrupt PNG fails here, not after the models are loaded
+    except Image.DecompressionBombError as exc:
+        return f"is too large to decode safely ({exc})"
+    except (OSError, ValueError, SyntaxError, EOFError, Image.UnidentifiedImageError) as exc:
+        return f"cannot be read as an image ({exc})"
+    return None
+
+
+def check_image_prompts(prompts: Any, issues: list) -> None:
+    """Every file named in ``image_prompts`` must be a usable image (checked before the models load)."""
+    from transforms.prompts import parse_prompt
+
+    for key, entries in dict(prompts or {}).items():
+        for entry in entries or ():
+            if not isinstance(entry, str):
+                continue  # the prompt schedule reports it
+            try:
+                text = parse_prompt(entry).text
+            except ValueError:
+                continue  # a bad weight: the prompt schedule reports it
+            if text.startswith(("http://", "https://")):
+                problem = "is a URL; images are not downloaded during a render"
+            else:
+                problem = image_problem(Path(text))
+            if problem:
+                issues.append(_issue(f"image_prompts.{key}", entry, f"{text}: {problem}",
+                                     "give the path of a PNG or JPEG file (relative to where you run main.py), "
+                                     "as 'path:weight'"))
+
+
+
+def omegaconf_issue(exc: Exception):
+    """An OmegaConf error (an unresolvable ``${...}``, a value of the wrong type) as an issue naming the setting."""
+    key = getattr(exc, "full_key", None) or "config"
+    text = str(exc).split("\n    full_key:")[0].strip()
+    value = getattr(exc, "value", None)
+    if "nterpolation" in type(exc).__name__ or "nterpolation" in text:
+        fix = "write the value without ${...} (escape a literal one as \\${...}), or refer to an existing setting"
+    else:
+        fix = "give a value of the setting's type (README 'Settings' lists each one)"
+    return _issue(str(key), value, text, fix)
