@@ -19,8 +19,8 @@ from render.output.exports import stitch_outputs
 from render.output.plots import plot_schedules, prompt_fade_panels
 from render.output.previews import write_previews
 from render.output.report import RunReport
-from render.run.loop import render_frames
 from render.run.lock import RunLock
+from render.run.loop import render_frames
 from render.run.progress import StepImages
 from render.run.run_dir import DiskFull, RunDir, free_bytes
 from render.run.session import RunSession, resume_config

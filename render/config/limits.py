@@ -14,6 +14,8 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
+from render.config.issues import ConfigIssue
+
 MAX_FRAMES = 100_000  # 69 minutes at 24 fps; the schedules of more frames alone fill gigabytes
 MAX_SIDE = 16384  # libx264's largest frame side
 MAX_IMAGE_PIXELS = 64_000_000  # an init or prompt image beyond 8000x8000 is a decompression bomb or a mistake
@@ -26,9 +28,7 @@ MAX_FLOAT = 1e15  # as transforms/keyframes.MAX_VALUE: beyond, float32 arithmeti
 BYTES_PER_PIXEL = {"preview": 64, "tiny": 1024, "diffusion": 8192}
 
 
-def _issue(setting: str, value: Any, problem: str, fix: str):
-    from render.config.validate import ConfigIssue  # validate imports this module
-
+def _issue(setting: str, value: Any, problem: str, fix: str) -> ConfigIssue:
     return ConfigIssue(setting, value, problem, fix)
 
 
@@ -209,9 +209,8 @@ def check_image_prompts(prompts: Any, issues: list) -> None:
             except ValueError:
                 continue  # a bad weight: the prompt schedule reports it
             if text.startswith(("http://", "https://")):
-                problem = "is a URL; images are not downloaded during a render"
-            else:
-                problem = image_problem(Path(text))
+                continue  # fetched (once, into the URL cache) and checked by check_inputs
+            problem = image_problem(Path(text))
             if problem:
                 issues.append(_issue(f"image_prompts.{key}", entry, f"{text}: {problem}",
                                      "give the path of a PNG or JPEG file (relative to where you run main.py), "

@@ -13,7 +13,6 @@ import math
 import os
 import random
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -25,13 +24,25 @@ from omegaconf.errors import OmegaConfBaseException
 from flow.extract import VideoInputError, probe_video
 from render.config import precision
 from render.config.depth_plan import DepthPlan, plan_depth
-from render.config.diffusion_plan import TINY, DiffusionPlan, hub_clips, plan_diffusion
+from render.config.diffusion_plan import TINY, DiffusionPlan, plan_diffusion
 from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan, plan_flow
 from render.config.frame_checks import check_loop, check_step_images
+from render.config.issues import ConfigErrors, ConfigIssue
+from render.config.limits import (
+    check_batch_name,
+    check_device_available,
+    check_finite,
+    check_frame_count,
+    check_frame_size,
+    check_home_paths,
+    check_image_prompts,
+    check_models_dir,
+    check_step_limit,
+    check_steps,
+    image_problem,
+    omegaconf_issue,
+)
 from render.config.model_defaults import with_model_defaults
-from render.config.limits import (check_batch_name, check_device_available, check_finite, check_frame_count,
-                                  check_frame_size, check_home_paths, check_image_prompts, check_models_dir,
-                                  check_step_limit, check_steps, image_problem, omegaconf_issue)
 from render.config.plan import SEED_MODULUS, RenderPlan, VideoSource
 from render.config.schema import Config, schedule_fields
 from render.guidance.clip_models import ClipSpec, auto_cpu_precision
@@ -46,31 +57,6 @@ DEFAULT_FPS = 12.0  # DD's video cell
 MIN_FPS, MAX_FPS = 0.1, 1000.0  # a slide show to a slow-motion source; beyond, schedules in seconds overflow
 AUDIO_CACHE_DIR = Path("~/.cache/disco-anim/audio")
 SCHEDULE_FIX = 'write keys as "frame: (value)", e.g. "0: (1.0), 10: (1.05)"; see README "Schedules"'
-
-
-@dataclass(frozen=True)
-class ConfigIssue:
-    setting: str
-    value: object
-    problem: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"{self.setting}: {self.problem}\n    value: {self.value!r}\n    fix: {self.fix}"
-
-
-class ConfigErrors(ValueError):
-    """All problems found in a config; raised before any model is loaded."""
-
-    def __init__(self, issues: list[ConfigIssue]):
-        self.issues = issues
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        n = len(self.issues)
-        lines = [f"{n} problem{'s' if n != 1 else ''} in the config (nothing was rendered):"]
-        lines += [f"  - {issue}" for issue in self.issues]
-        return "\n".join(lines)
 
 
 def to_settings(cfg: DictConfig) -> Config:
@@ -367,9 +353,9 @@ def weight_files(diffusion: DiffusionPlan | None, depth: DepthPlan | None,
     """``(setting, registry key, path)`` of every weight file the plans use that is on disk already."""
     found = []
     if diffusion is not None:
-        hub = {f.key for f in hub_clips(diffusion.model)}  # checked by open_clip's download, not by sha256 here
+        # the registry's files; a custom checkpoint and open_clip's own downloads have no published sha256
         found += [("model.name", key, path) for key, path in diffusion.files.items()
-                  if key not in diffusion.missing and key not in hub]
+                  if key not in diffusion.missing and key in registry.REGISTRY]
     if depth is not None:
         found += [("depth.name", key, path) for key, path in depth.files.items() if key not in depth.missing]
     if flow is not None and flow.file is not None and not flow.missing:

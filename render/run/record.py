@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from render.disk.atomic import atomic_open
 from render.config.diffusion_plan import CUSTOM
+from render.disk.atomic import atomic_open
 from render.models import registry
 
 PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "open_clip_torch", "timm", "lpips",

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from render.config.validate import check_inputs, to_settings
-from render.guidance.cut_schedules import parse_cut_schedule
 
 # DD v5.7's values (disco.py: cut_*, pad_or_pulp_cut_*, watercolor_cut_*, width_height_for_*_models)
 DEFAULT = ("[12]*400+[4]*600", "[4]*400+[12]*600", "[1]*1000", "[0.2]*400+[0]*600")

@@ -39,7 +39,7 @@ def test_a_custom_checkpoint_loads_strictly_and_renders(compose_config, checkpoi
     cfg = compose_config("animation=none", *custom_args(path))
     plan = check_inputs(to_settings(cfg))
     assert plan.diffusion.files["custom"] == path and (plan.width, plan.height) == (128, 64)
-    networks = load_networks(plan.diffusion, torch.device("cpu"), progress=False)
+    networks = load_networks(plan.diffusion, torch.device("cpu"), plan.precisions, progress=False)
     loaded = networks.unet.state_dict()
     assert set(loaded) == set(state) and all(torch.equal(loaded[k].float(), state[k].float()) for k in state
                                              if loaded[k].dtype == torch.float32)

@@ -15,14 +15,26 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ROOT  # noqa: E402
 from render.models import download as dl
 from render.models import registry
 from render.models.cli import list_table, main
 from render.models.download import DownloadError, download, download_preset, ensure
-from render.models.registry import (ALIASES, PRESET_FILES, REGISTRY, ChecksumMismatch, MissingModelFiles, ModelFile,
-                             find, openclip_key, register, resolve, resolve_models_dir, verify)
+from render.models.registry import (
+    ALIASES,
+    PRESET_FILES,
+    REGISTRY,
+    ChecksumMismatch,
+    MissingModelFiles,
+    ModelFile,
+    find,
+    openclip_key,
+    register,
+    resolve,
+    resolve_models_dir,
+    verify,
+)
 
-from conftest import ROOT  # noqa: E402
 DATA = random.Random(7).randbytes(300_000)
 SHA = hashlib.sha256(DATA).hexdigest()
 SLOW_S = 1.0

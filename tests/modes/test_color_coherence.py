@@ -8,8 +8,8 @@ import torch
 
 from render.config.plan import FrameParams
 from render.disk.images import from_uint8, to_uint8
-from render.modes.mode2d import Mode2D
 from render.modes.color_coherence import ColorCoherentMode, match_colors, with_color_coherence
+from render.modes.mode2d import Mode2D
 from render.output.quality import color_drift_series
 
 IDENTITY = {"animation.angle": 0.0, "animation.zoom": 1.0, "animation.translation_x": 0.0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import wave
+from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np

@@ -10,11 +10,11 @@ from html.parser import HTMLParser
 
 import pytest
 from PIL import Image
+from test_report import local_targets
 
 from conftest import ROOT
 from render.output.sweep import write_summary
 from support import make_job, read_csv
-from test_report import local_targets
 
 
 class Cards(HTMLParser):

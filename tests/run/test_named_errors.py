@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 from render.app import render_animation
-from render.models import registry
-from render.models.files import MissingModelFiles
 from render.config.validate import ConfigErrors
 from render.errors import EXIT_BUG, EXIT_USER, classify
+from render.models import registry
+from render.models.files import MissingModelFiles
 from render.run.lock import LOCK_NAME, RunLock, RunLocked
 from render.run.resume import ResumeError
 from render.run.resume_args import prepare_resume_argv
