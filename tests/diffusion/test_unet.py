@@ -325,6 +325,7 @@ def test_checkpointing_keeps_input_gradients_fp32(freeze, tmp_path):
     torch.testing.assert_close(input_grad(ckpt, x, t), expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow  # 20 s each; run with python -m pytest -m slow
 @pytest.mark.parametrize("how", ["precision", "autocast"])
 def test_checkpointing_keeps_input_gradients_bf16(how, tmp_path):
     cfg = FAMILIES["256"]

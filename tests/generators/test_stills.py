@@ -45,6 +45,7 @@ def test_stills_continue_one_seeded_stream(compose_config, tmp_path, monkeypatch
     assert np.array_equal(frames_of(tmp_path / "one")[0], stills[0])  # the first still is the single still
 
 
+@pytest.mark.slow  # subprocesses; run with python -m pytest -m slow
 def test_a_killed_batch_resumes_bit_identically(compose_config, tmp_path):
     args = [*STILLS, "n_batches=2"]
     render_animation(compose_config(*args), tmp_path / "whole", progress=False)

@@ -118,6 +118,7 @@ def test_diffusion_run_with_tiny_models_and_linear_export(compose_config, source
     assert {f["seed"] for f in record["frames"]} == {7}  # video_init_seed_continuity
 
 
+@pytest.mark.slow  # a minute of subprocesses; run with python -m pytest -m slow
 def test_killed_video_run_resumes_bit_identically(source_video, tmp_path):
 
     args = video_args(source_video, tmp_path, "model=tiny", "animation.max_frames=5", "animation.extract_nth_frame=1",

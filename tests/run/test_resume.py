@@ -31,7 +31,8 @@ def reference(tmp_path_factory):
     return run_dir, hashes
 
 
-@pytest.mark.parametrize("fault", ["frame:3", "write:00003.png", "write:00003.state"])
+@pytest.mark.parametrize("fault", ["frame:3", pytest.param("write:00003.png", marks=pytest.mark.slow),
+                                   pytest.param("write:00003.state", marks=pytest.mark.slow)])
 def test_killed_run_resumes_bit_identically(reference, tmp_path, fault):
     _, expected = reference
     killed = run_main(*RUN, f"hydra.run.dir={tmp_path}", env={"DISCO_ANIM_FAULT": fault})
@@ -52,6 +53,7 @@ TURBO = [*RUN[:4], "animation.max_frames=9", *RUN[5:], "animation.turbo_mode=tru
          "animation.turbo_preroll=2"]
 
 
+@pytest.mark.slow  # a minute of subprocesses; run with python -m pytest -m slow
 @pytest.mark.parametrize("fault, done", [("frame:5", 4), ("write:00006.state", 5)])
 def test_killed_turbo_run_resumes_bit_identically(tmp_path, fault, done):
     """Frame 5 is a turbo in-between (no diffusion), frame 6 a diffused one: the old chain is part of the state."""
