@@ -1,17 +1,26 @@
 """The depth estimators of the 3D mode, as Disco Diffusion v5.7 runs them, and their weight files.
 
-- ``MidasDepth``: MiDaS v3 (DPT-Large, DPT-Hybrid) or v2.1 small. The frame is resized keeping its aspect ratio to
-  a multiple of 32 near the network size (``midas_input_size``: DD's ``Resize(384, 384, keep_aspect_ratio=True,
-  ensure_multiple_of=32, resize_method="minimal")`` for DPT, ``(256, 256, ..., "upper_bound")`` for the small
-  model; bicubic), normalised (DPT: mean = std = 0.5; small: ImageNet), and the predicted inverse depth is
-  upsampled bicubically to the frame and turned into depth as DD does: ``depth = (50 - disparity) / 19``.
+- ``MidasDepth``: MiDaS v3 (DPT-Large, DPT-Hybrid, DPT-Hybrid finetuned on NYU) or v2.1 (large, small). The frame
+  is resized keeping its aspect ratio to a multiple of 32 near the network size (``midas_input_size``: DD's
+  ``Resize(384, 384, keep_aspect_ratio=True, ensure_multiple_of=32, resize_method="minimal")`` for DPT,
+  ``(384, 384, ..., "upper_bound")`` for v2.1 large, ``(256, 256, ..., "upper_bound")`` for the small model;
+  bicubic), normalised (DPT: mean = std = 0.5; v2.1: ImageNet), and the predicted inverse depth is upsampled
+  bicubically to the frame and turned into depth as DD does: ``depth = (50 - disparity) / 19``.
 - ``AdabinsDepth``: AdaBins NYU metric depth (see ``depth.adabins``), on the frame resized to an area in
   ``[448^2, 500000]`` (PIL LANCZOS to shrink, BICUBIC to grow, as DD), then bicubically resized to the frame.
 - ``BlendedDepth``: ``w * midas + (1 - w) * adabins`` (DD's ``midas_weight``, 0.3 by default).
 
+DD converts every MiDaS kind with the same ``(50 - d) / 19`` (``disco_xform_utils.transform_image_3d``), and so do
+we. For ``dpt_hybrid_nyu`` that formula was not made for its output: DD builds MiDaS v3's ``DPTDepthModel`` for it,
+without DPT's ``scale=0.000305, shift=0.1378, invert=True``, so the network returns ``(1/metres - 0.1378) /
+0.000305`` (about 2800 at 1 m, 0 from 7.3 m on), and ``(50 - d) / 19`` is below zero for everything nearer than
+about 6.5 m. We keep DD's conversion (a depth preset must give DD's geometry); our ``MIN_MIDAS_DEPTH`` floor then
+puts all of that at the nearest depth. README "3D: depth" says so.
+
 ``build_midas`` / ``build_adabins`` give the networks, with the official weights (loaded strictly: a file of the
 wrong model fails with an error naming the file) or, without a file, with every parameter re-randomised from a
-seed (the offline ``tiny`` model and tests).
+seed (the offline ``tiny`` model and tests). ``dpt_hybrid`` and ``dpt_hybrid_nyu`` files have the same keys and
+shapes, so which one a file is cannot be seen from it: the preset's name chooses.
 """
 from __future__ import annotations
 
@@ -29,7 +38,7 @@ from depth import adabins as _adabins
 from depth.midas import create_midas
 from render.models.weights import WeightFileError, load_weights, refetch_hint
 
-MIDAS_KINDS = ("dpt_large", "dpt_hybrid", "midas_small", "tiny")
+MIDAS_KINDS = ("dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small", "tiny")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # DD's conversion of MiDaS' inverse depth: depth = (DD_DISPARITY_OFFSET - disparity) / DD_DISPARITY_SCALE.
@@ -56,6 +65,8 @@ class MidasInput:
 MIDAS_INPUT = {
     "dpt_large": MidasInput(384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     "dpt_hybrid": MidasInput(384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "dpt_hybrid_nyu": MidasInput(384, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "midas_v21": MidasInput(384, "upper_bound", IMAGENET_MEAN, IMAGENET_STD),
     "midas_small": MidasInput(256, "upper_bound", IMAGENET_MEAN, IMAGENET_STD),
     "tiny": MidasInput(256, "minimal", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # small inputs keep it fast
 }
@@ -86,8 +97,8 @@ def midas_input_size(h: int, w: int, kind: str) -> tuple[int, int]:
     """The ``(height, width)`` DD resizes an ``h x w`` frame to before MiDaS ``kind``.
 
     MiDaS' ``Resize(net, net, keep_aspect_ratio=True, ensure_multiple_of=32)``: "minimal" (DPT) scales the side
-    whose scale is closer to 1 to the network size, "upper_bound" (small) fits both sides inside it; then each
-    side is rounded to a multiple of 32. 1280x768 -> 640x384 (DPT), 256x160 (small).
+    whose scale is closer to 1 to the network size, "upper_bound" (v2.1) fits both sides inside it; then each
+    side is rounded to a multiple of 32. 1280x768 -> 640x384 (DPT), 384x224 (v2.1 large), 256x160 (small).
     """
     if kind not in MIDAS_INPUT:
         raise ValueError(f"unknown MiDaS kind {kind!r}; one of {', '.join(MIDAS_KINDS)}")
@@ -185,9 +196,11 @@ def remap_adabins_keys(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
+# a key only that family's files have, tried in order (v2.1 large before small: both have pretrained.layer1.0)
 _FAMILY_MARKERS = {
     "dpt_large": "pretrained.model.blocks.23.attn.qkv.weight",
-    "dpt_hybrid": "pretrained.model.patch_embed.backbone.stem.conv.weight",
+    "dpt_hybrid or dpt_hybrid_nyu": "pretrained.model.patch_embed.backbone.stem.conv.weight",  # one layout
+    "midas_v21": "pretrained.layer3.22.conv3.weight",
     "midas_small": "pretrained.layer1.0.weight",
     "adabins_nyu": "encoder.original_model.conv_stem.weight",
 }
@@ -257,7 +270,7 @@ def _build(factory: Callable[[], nn.Module], what: str, path: Path | None, seed:
 
 
 def build_midas(kind: str, path: Path | None, seed: int = 0) -> nn.Module:
-    """MiDaS network ``kind`` (dpt_large, dpt_hybrid, midas_small, tiny), from ``path`` or random (``seed``)."""
+    """MiDaS network ``kind`` (``MIDAS_KINDS``), from ``path`` or random (``seed``)."""
     if kind not in MIDAS_KINDS:
         raise ValueError(f"unknown MiDaS kind {kind!r}; one of {', '.join(MIDAS_KINDS)}")
     return _build(lambda: create_midas(kind), f"MiDaS {kind}", path, seed)

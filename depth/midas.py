@@ -1,19 +1,29 @@
-"""MiDaS v3 depth networks (DPT-Large, DPT-Hybrid, MiDaS v2.1 small) laid out like the official checkpoints.
+"""MiDaS v3 depth networks (DPT-Large, DPT-Hybrid and its NYU finetune, MiDaS v2.1 large and small) laid out like
+the official checkpoints.
 
 The module tree follows isl-org/MiDaS tag ``v3`` (the code Disco Diffusion v5.7 clones) so that
-``dpt_large-midas-2f21e586.pt``, ``dpt_hybrid-midas-501f0c75.pt`` and ``midas_v21_small-70d6b9c8.pt`` load with
-``load_state_dict(strict=True)`` and no renaming:
+``dpt_large-midas-2f21e586.pt``, ``dpt_hybrid-midas-501f0c75.pt``, ``dpt_hybrid_nyu-2ce69ec7.pt``,
+``midas_v21-f6b98070.pt`` and ``midas_v21_small-70d6b9c8.pt`` load with ``load_state_dict(strict=True)`` and no
+renaming:
 
 - ``pretrained.model``: the timm backbone (``vit_large_patch16_384``; ``vit_base_r50_s16_384``, which older timm
   called ``vit_base_resnet50_384``); for the small model ``pretrained.layer1..4`` are slices of timm's
   ``tf_efficientnet_lite3`` (``layer1`` = stem conv, stem BN, stem activation, blocks 0-1; ``layer2`` = block 2;
-  ``layer3`` = blocks 3-4; ``layer4`` = blocks 5-6), as MiDaS slices gen-efficientnet's.
+  ``layer3`` = blocks 3-4; ``layer4`` = blocks 5-6), as MiDaS slices gen-efficientnet's; for MiDaS v2.1 large
+  (``MidasNet``) they are torchvision's ResNeXt-101 32x8d (the WSL-Images model MiDaS loads is that network):
+  ``layer1`` = conv1, bn1, relu, maxpool, layer1; ``layer2..4`` = layer2..4 (no ``fc``).
 - ``pretrained.act_postprocess1..4``: the DPT "reassemble" stages, ``nn.Sequential`` with MiDaS' indices:
   ``0`` readout (``project``: ``Linear(2C, C)`` + GELU), ``1`` transpose and ``2`` unflatten (no parameters; the
   forward does both), ``3`` the 1x1 projection, ``4`` the resampling (ConvTranspose x4 / x2, none, Conv stride 2).
   The hybrid's first two stages take the ResNet's stage outputs as they are (three identities).
 - ``scratch.layer1_rn..layer4_rn``, ``scratch.refinenet1..4`` (``resConfUnit1``, ``resConfUnit2``, ``out_conv``)
-  and ``scratch.output_conv`` (the head: conv, 2x upsampling, conv, ReLU, 1x1 conv, ReLU, identity).
+  and ``scratch.output_conv`` (the head: conv, 2x upsampling, conv, ReLU, 1x1 conv, ReLU, identity). MiDaS v2.1
+  large uses the older ``FeatureFusionBlock`` (no ``out_conv``, every level 256 wide) and its head has no identity.
+
+``dpt_hybrid_nyu`` is DPT-Hybrid finetuned on NYU Depth v2 (intel-isl/DPT's release): the same modules and keys as
+``dpt_hybrid``, so no key tells the two files apart; the depth preset's name decides which one is loaded. DPT's own
+``run_monodepth.py`` turns its output into metres (``1 / (0.000305 * out + 0.1378)``); DD builds MiDaS v3's
+``DPTDepthModel`` for it, which returns the raw head output, and we return that too (see ``depth.estimators``).
 
 The forward is MiDaS': the ViT runs at any input size that is a multiple of 32 (the 24x24 position-embedding grid
 is resized bilinearly to the input's patch grid, as MiDaS' ``forward_flex`` does), the hooked block outputs go
@@ -50,10 +60,13 @@ class DPTSpec:
 DPT_SPECS = {
     "dpt_large": DPTSpec("vitl16_384", (5, 11, 17, 23), 1024, (256, 512, 1024, 1024)),
     "dpt_hybrid": DPTSpec("vitb_rn50_384", (0, 1, 8, 11), 768, (256, 512, 768, 768)),
+    "dpt_hybrid_nyu": DPTSpec("vitb_rn50_384", (0, 1, 8, 11), 768, (256, 512, 768, 768)),  # NYU finetune
     "tiny": DPTSpec("tiny", (0, 1, 2, 3), 32, (16, 32, 48, 64), features=32),
 }
 SMALL_FEATURES = 64  # MidasNet_small(features=64, blocks={'expand': True})
 SMALL_ENCODER_CHANNELS = (32, 48, 136, 384)  # tf_efficientnet_lite3 after blocks 1, 2, 4 and 6
+V21_FEATURES = 256  # MidasNet(features=256)
+V21_ENCODER_CHANNELS = (256, 512, 1024, 2048)  # ResNeXt-101 32x8d after layer1..4
 TINY_VIT = dict(img_size=128, patch_size=PATCH, embed_dim=32, depth=4, num_heads=2, mlp_ratio=2.0, num_classes=0)
 
 
@@ -102,6 +115,40 @@ class FeatureFusionBlock(nn.Module):
         return self.out_conv(x)
 
 
+class ResidualConvUnitV21(nn.Module):
+    """MiDaS' plain ``ResidualConvUnit`` (MiDaS v2.1 large): ``relu(x) + conv2(relu(conv1(relu(x))))``.
+
+    MiDaS writes ``out = self.relu(x); ...; return out + x`` with ``nn.ReLU(inplace=True)``: the first ReLU
+    overwrites ``x``, so the skip adds ``relu(x)``, not ``x``. The checkpoint was trained and is run (DD, MiDaS'
+    ``run.py``) that way; we compute the same without writing into the input.
+    """
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
+        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(x)
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+class FeatureFusionBlockV21(nn.Module):
+    """MiDaS' plain ``FeatureFusionBlock``: add the refined skip, refine, upsample 2x (bilinear, align_corners=True);
+    no output projection."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.resConfUnit1 = ResidualConvUnitV21(features)
+        self.resConfUnit2 = ResidualConvUnitV21(features)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        if skip is not None:
+            x = x + self.resConfUnit1(skip)
+        x = self.resConfUnit2(x)
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+
+
 def _scratch(in_channels: tuple[int, ...], widths: tuple[int, ...]) -> nn.Module:
     """``scratch`` with the four 3x3 bias-free input convolutions (MiDaS' ``_make_scratch``)."""
     scratch = nn.Module()
@@ -110,17 +157,17 @@ def _scratch(in_channels: tuple[int, ...], widths: tuple[int, ...]) -> nn.Module
     return scratch
 
 
-def _head(features: int, align_corners: bool) -> nn.Sequential:
+def _head(features: int, align_corners: bool, identity: bool = True) -> nn.Sequential:
     """``scratch.output_conv``: indices 0, 2 and 4 hold the weights, as in the checkpoints."""
-    return nn.Sequential(
+    layers = [
         nn.Conv2d(features, features // 2, 3, padding=1),
         Upsample2x(align_corners),
         nn.Conv2d(features // 2, 32, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(32, 1, 1),
         nn.ReLU(),  # non_negative=True
-        nn.Identity(),
-    )
+    ]
+    return nn.Sequential(*layers, *([nn.Identity()] if identity else []))
 
 
 def _decode(scratch: nn.Module, layers: list[torch.Tensor]) -> torch.Tensor:
@@ -294,8 +341,47 @@ class MidasNetSmall(nn.Module):
         return _decode(self.scratch, [l1, l2, l3, l4])
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# MiDaS v2.1 large
+
+
+class MidasNet(nn.Module):
+    """MiDaS' ``MidasNet(path, features=256, non_negative=True)``: ResNeXt-101 32x8d encoder, plain fusion blocks."""
+
+    def __init__(self, features: int = V21_FEATURES):
+        super().__init__()
+        from torchvision.models import resnext101_32x8d
+
+        resnet = resnext101_32x8d(weights=None)
+        self.pretrained = nn.Module()
+        self.pretrained.layer1 = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1)
+        self.pretrained.layer2 = resnet.layer2
+        self.pretrained.layer3 = resnet.layer3
+        self.pretrained.layer4 = resnet.layer4
+        self.scratch = _scratch(V21_ENCODER_CHANNELS, (features,) * 4)
+        for i in (1, 2, 3, 4):
+            setattr(self.scratch, f"refinenet{i}", FeatureFusionBlockV21(features))
+        # MiDaS' Interpolate(scale_factor=2, mode="bilinear") keeps its default align_corners=False here
+        self.scratch.output_conv = _head(features, align_corners=False, identity=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B,3,H,W)`` normalised image (H, W multiples of 32) -> ``(B,H,W)`` relative inverse depth."""
+        _, _, h, w = x.shape
+        if h % 32 or w % 32:
+            raise ValueError(f"MiDaS v2.1 input height and width must be multiples of 32, got {h}x{w}")
+        p = self.pretrained
+        l1 = p.layer1(x)
+        l2 = p.layer2(l1)
+        l3 = p.layer3(l2)
+        l4 = p.layer4(l3)
+        return _decode(self.scratch, [l1, l2, l3, l4])
+
+
 def create_midas(kind: str) -> nn.Module:
-    """The network of ``kind`` (dpt_large, dpt_hybrid, midas_small, tiny) with timm's default initialisation."""
+    """The network of ``kind`` (dpt_large, dpt_hybrid, dpt_hybrid_nyu, midas_v21, midas_small, tiny) with the
+    libraries' default initialisation."""
     if kind == "midas_small":
         return MidasNetSmall()
+    if kind == "midas_v21":
+        return MidasNet()
     return DPTDepthModel(kind)

@@ -23,7 +23,7 @@ from render.config.validate import ConfigErrors
 from render.diffusion.unet import UNetStateDictError
 from render.guidance.clip_models import ClipModelError
 from render.models.download import DownloadError
-from render.models.files import ChecksumMismatch, MissingModelFiles
+from render.models.files import ChecksumMismatch, MissingModelFiles, UnverifiedModelFile
 from render.models.openclip_files import OpenClipDownloadFailed
 from render.models.weights import WeightFileError
 from render.output.sweep import SweepJobFailed
@@ -39,7 +39,7 @@ ISSUES_URL = "the project's issue tracker"
 # errors whose message already names the setting or file, the value and the fix
 NAMED = (ConfigErrors, ResumeError, CheckpointError, RunLocked, DiskFull, WeightFileError, CheckpointMismatch,
          ChecksumMismatch, MissingModelFiles, DownloadError, AudioError, VideoInputError, RaftWeightsError,
-         ClipModelError, VideoError, OpenClipDownloadFailed, UNetStateDictError)
+         ClipModelError, VideoError, OpenClipDownloadFailed, UNetStateDictError, UnverifiedModelFile)
 FILE_FIXES = {
     errno.EACCES: "choose a folder you may write to (hydra.run.dir=<folder>) or fix its permissions",
     errno.EPERM: "choose a folder you may write to (hydra.run.dir=<folder>) or fix its permissions",

@@ -13,14 +13,14 @@ from pathlib import Path
 from render.config.schema import DepthConfig
 from render.models import registry
 
-MIDAS_FILES = {"dpt_large": "dpt_large", "dpt_hybrid": "dpt_hybrid", "midas_small": "midas_small"}
+MIDAS_FILES = {name: name for name in ("dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small")}
 ADABINS_FILE = "adabins_nyu"
 DD_MIDAS_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
 class DepthPlan:
-    name: str  # flat, tiny, dpt_large, dpt_hybrid, midas_small
+    name: str  # flat, tiny or a MIDAS_FILES key
     midas_weight: float
     files: dict[str, Path]  # registry key -> path (present, or to be downloaded there)
     missing: tuple[str, ...] = ()

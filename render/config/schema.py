@@ -33,7 +33,8 @@ PerlinMode = _choices("PerlinMode", ["mixed", "color", "gray"])
 GeneratorName = _choices("GeneratorName", ["diffusion", "preview"])
 SamplingModeName = _choices("SamplingModeName", ["ddim", "plms"])
 Precision = _choices("Precision", ["auto", "fp32", "bf16", "fp16"])
-DepthName = _choices("DepthName", ["auto", "dpt_large", "dpt_hybrid", "midas_small", "tiny", "flat"])
+DepthName = _choices("DepthName", ["auto", "dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small",
+                                   "tiny", "flat"])
 FlowName = _choices("FlowName", ["auto", "raft_large", "raft_small", "dis", "farneback"])
 DisPreset = _choices("DisPreset", ["ultrafast", "fast", "medium", "fine"])
 ColorCoherence = _choices("ColorCoherence", ["none", "lab", "hsv", "rgb"])
@@ -252,8 +253,9 @@ class OutputConfig:
 @dataclass
 class DepthConfig:
     name: DepthName = setting(DepthName["auto"], "3D depth: auto (dpt_large when its file is present, else tiny "
-                                                 "with a warning), dpt_large, dpt_hybrid, midas_small, tiny (random "
-                                                 "weights, offline), flat (a constant plane)")
+                                                 "with a warning), dpt_large, dpt_hybrid, dpt_hybrid_nyu, midas_v21, "
+                                                 "midas_small, tiny (random weights, offline), flat (a constant "
+                                                 "plane)")
     midas_weight: Optional[float] = setting(None, "MiDaS share of the depth, the rest AdaBins; null: DD's 0.3 when "
                                                   "AdaBins_nyu.pt is present, else 1.0 (MiDaS only)")
     precision: Precision = setting(Precision["auto"], "depth model precision: auto (fp16 on CUDA, fp32 on CPU), "

@@ -373,6 +373,8 @@ def _check_weight_files(files: list[tuple[str, str, Path]], issues: list[ConfigI
         except registry.ChecksumMismatch as exc:
             issues.append(ConfigIssue(setting, str(path), f"weight file {file.filename} is not the published file "
                                       f"{key!r}: {exc.summary}", exc.fix))
+        except registry.UnverifiedModelFile as exc:
+            issues.append(ConfigIssue(setting, str(path), exc.problem, exc.fix))
         except OSError as exc:
             issues.append(ConfigIssue(setting, str(path), f"weight file {file.filename} cannot be read: "
                                       f"{exc.strerror or exc}", f"check its permissions, or delete it and run "
@@ -534,6 +536,11 @@ def _check_depth(cfg: Config, issues: list[ConfigIssue]) -> DepthPlan | None:
     if cfg.animation.mode.value != "3d":
         return None
     plan = plan_depth(depth, cfg.model.models_dir, allow_download=cfg.model.download)
+    for key, path in plan.files.items():  # a file without a published sha256: refused before it is fetched
+        try:
+            registry.vouched_file(registry.lookup(key), path)
+        except registry.UnverifiedModelFile as exc:
+            issues.append(ConfigIssue("depth.name", depth.name.value, exc.problem, exc.fix))
     if plan.problem:
         issues.append(ConfigIssue("depth.name", depth.name.value, plan.problem,
                                   "download the files (model.download=true when online), or use depth=tiny or "

@@ -1,11 +1,16 @@
 """Every weight file the renderer knows: DD v5.7's diffusion and secondary models, OpenAI/OpenCLIP CLIPs, LPIPS's VGG16,
 the MiDaS/AdaBins depth models and the RAFT flow models, with their hashes, URLs and aliases.
 
-Every entry has its full sha256. DD's own models: DD's ``diff_model_map``; OpenAI CLIP: the URL path. The files
+Every entry but one has its full sha256. DD's own models: DD's ``diff_model_map``; OpenAI CLIP: the URL path. The files
 whose names carry only an 8-hex prefix (OpenCLIP's release files, torchvision's VGG16 and RAFT, MiDaS) and
 princeton-vl's raft-things.pth: the digests that several independent public download scripts, checksum tables and
 Hugging Face mirrors (their LFS pointers) publish for the same files, each starting with the file's prefix. A file is
 checked against its sha256 before it is used (``render.models.registry.verify``, cached beside the file).
+
+The exception is DPT-Hybrid NYU (``dpt_hybrid_nyu-2ce69ec7.pt``): no public source gives more of its digest than the
+8 hex digits in its name, and 32 bits do not identify a file. Its entry is marked ``sha256_unpublished``: the file is
+refused (``UnverifiedModelFile``) until the user supplies the digest of a copy they trust in
+``$DISCO_ANIM_SHA256_DPT_HYBRID_NYU``.
 """
 from __future__ import annotations
 
@@ -129,8 +134,9 @@ def _lpips_files() -> list[ModelFile]:
 
 # Depth models. MiDaS' names end with the first 8 hex digits of the sha256 (torch.hub's convention); the full
 # digests are the ones other projects publish for the same files (ControlNet's annotator table for DPT-Hybrid,
-# several download scripts for the others; for DPT-Large and the small model also under their MiDaS v3.1 names
-# dpt_large_384.pt and midas_v21_small_256.pt).
+# several download scripts and checksum notes for the others, MiDaS v2.1 large with its size; for DPT-Large and the
+# v2.1 models also under their MiDaS v3.1 names dpt_large_384.pt, midas_v21_384.pt and midas_v21_small_256.pt).
+# DPT-Hybrid NYU: only the prefix is public (see the module docstring).
 
 _DPT = "https://github.com/intel-isl/DPT/releases/download/1_0"
 _MIDAS = "https://github.com/isl-org/MiDaS/releases/download"
@@ -151,6 +157,17 @@ DEPTH_FILES = (
                f"{_MIDAS}/v3/dpt_hybrid_384.pt"),
               "depth", "MiDaS v3 DPT-Hybrid (ResNet-50 + ViT-B/16 at 384): faster, a little less accurate",
               sha256_prefix="501f0c75"),
+    ModelFile("dpt_hybrid_nyu", "dpt_hybrid_nyu-2ce69ec7.pt", None, None,
+              (f"{_DPT}/dpt_hybrid_nyu-2ce69ec7.pt",),
+              "depth", "DPT-Hybrid finetuned on NYU Depth v2 (indoor scenes; same network as dpt_hybrid). No full "
+                       "sha256 is published: set $DISCO_ANIM_SHA256_DPT_HYBRID_NYU to the digest of a copy you trust",
+              sha256_prefix="2ce69ec7", sha256_unpublished=True),
+    ModelFile("midas_v21", "midas_v21-f6b98070.pt",
+              "f6b980704cfd7259c7cc2b058c2f160159c55e84b3b6c08331b4156a84629f70", 422509849,
+              (f"{_MIDAS}/v2_1/midas_v21-f6b98070.pt", f"{_MIDAS}/v2_1/midas_v21_384.pt",
+               "https://github.com/AlexeyAB/MiDaS/releases/download/midas_dpt/midas_v21-f6b98070.pt"),
+              "depth", "MiDaS v2.1 large (ResNeXt-101 32x8d at 384): the convolutional model before DPT",
+              sha256_prefix="f6b98070"),
     ModelFile("midas_small", "midas_v21_small-70d6b9c8.pt",
               "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca", 85761505,
               (f"{_MIDAS}/v2_1/midas_v21_small-70d6b9c8.pt", f"{_MIDAS}/v2_1/midas_v21_small_256.pt",

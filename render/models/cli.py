@@ -19,9 +19,12 @@ from render.models.registry import (
     ChecksumMismatch,
     MissingModelFiles,
     ModelFile,
+    UnverifiedModelFile,
     check_digest,
     resolve,
     resolve_models_dir,
+    sha256_env_var,
+    vouched_file,
 )
 
 
@@ -42,6 +45,10 @@ def file_status(file: ModelFile, folder: Path) -> str:
         partial = size_of(part_path(path))
         return f"missing (partial: {_human(partial)})" if partial else "missing"
     digest = registry.cached_sha256(path)
+    try:
+        file = vouched_file(file, path)
+    except UnverifiedModelFile:
+        return f"present, NOT VERIFIABLE (no published sha256; set ${sha256_env_var(file)})"
     if not registry.has_hash(file):
         return "present, no hash known"
     if digest is None:
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(exc.args[0])
     try:
         paths = ensure(files, args.models_dir, allow_download=True, progress=not args.no_progress)
-    except (MissingModelFiles, ChecksumMismatch) as exc:
+    except (MissingModelFiles, ChecksumMismatch, UnverifiedModelFile) as exc:
         print(exc, file=sys.stderr)
         return 1
     for key, path in paths.items():

@@ -27,6 +27,7 @@ from render.models.registry import (
     resolve,
     resolve_models_dir,
     verify,
+    vouched_file,
     write_sidecar,
 )
 
@@ -215,9 +216,11 @@ def download(file: ModelFile, models_dir: str | os.PathLike | None = None, *, pr
              timeout: float = TIMEOUT_S, retries: int = RETRIES) -> Path:
     """Download ``file`` into the models folder (no-op when it is there and verifies); returns its path.
 
-    Tries ``file.urls`` in order; raises DownloadError listing every URL and why it failed.
+    Tries ``file.urls`` in order; raises DownloadError listing every URL and why it failed. A file without a
+    published sha256 is not fetched unless the user supplied its digest (UnverifiedModelFile, ``vouched_file``).
     """
     target = resolve_models_dir(models_dir) / file.filename
+    file = vouched_file(file, target)
     if _present_and_valid(target, file):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -263,7 +266,8 @@ def ensure(files: Iterable[str | ModelFile], models_dir: str | os.PathLike | Non
     folder = resolve_models_dir(models_dir)
     found: dict[str, Path] = {}
     missing: list[ModelFile] = []
-    for file in resolve(files):
+    # a file without a published sha256 stops everything before any byte is fetched (UnverifiedModelFile)
+    for file in [vouched_file(f, folder / f.filename) for f in resolve(files)]:
         path = _present_file(file, folder, allow_download)
         if path is None:
             missing.append(file)

@@ -9,6 +9,7 @@ from typing import Iterable, Mapping
 
 KINDS = ("diffusion", "secondary", "clip", "lpips", "depth", "flow")
 MODELS_DIR_ENV = "DISCO_ANIM_MODELS"
+SHA256_ENV_PREFIX = "DISCO_ANIM_SHA256_"  # + the key: the digest the user vouches for when none is published
 HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX_PREFIX = re.compile(r"[0-9a-f]{6,63}")
 
@@ -25,6 +26,9 @@ class ModelFile:
     kind: str
     description: str
     sha256_prefix: str | None = field(default=None)  # the short hash some hosts put in file names
+    # No full sha256 is published: the file is refused (UnverifiedModelFile) unless the user supplies the digest
+    # in $DISCO_ANIM_SHA256_<KEY> (``sha256_env_var``); a prefix alone is too short to identify a file.
+    sha256_unpublished: bool = field(default=False)
 
     def __post_init__(self):
         object.__setattr__(self, "urls", tuple(self.urls))
@@ -36,6 +40,8 @@ class ModelFile:
             raise ValueError(f"model file {self.key!r}: sha256_prefix must be hex, got {self.sha256_prefix!r}")
         if self.sha256 and self.sha256_prefix and not self.sha256.startswith(self.sha256_prefix):
             raise ValueError(f"model file {self.key!r}: sha256 does not start with sha256_prefix")
+        if self.sha256_unpublished and self.sha256 is not None:
+            raise ValueError(f"model file {self.key!r}: sha256_unpublished with a sha256")
         if "/" in self.filename or "\\" in self.filename or self.filename in ("", ".", ".."):
             raise ValueError(f"model file {self.key!r}: filename must be a plain file name, got {self.filename!r}")
 
@@ -66,6 +72,37 @@ class ChecksumMismatch(RuntimeError):
                 f"{shlex.quote(self.file.key)} --models-dir {shlex.quote(str(self.path.parent))}")
 
 
+def sha256_env_var(file: ModelFile) -> str:
+    """The environment variable that supplies the sha256 of a file the registry has none for:
+    ``DISCO_ANIM_SHA256_`` + the key in capitals, other characters as ``_`` (dpt_hybrid_nyu ->
+    ``DISCO_ANIM_SHA256_DPT_HYBRID_NYU``)."""
+    return SHA256_ENV_PREFIX + re.sub(r"[^0-9A-Za-z]", "_", file.key).upper()
+
+
+class UnverifiedModelFile(RuntimeError):
+    """A registry file whose full sha256 is not published (``ModelFile.sha256_unpublished``) and which the user has not
+    vouched for with ``$DISCO_ANIM_SHA256_<KEY>`` (or gave a value there that is not a sha256 starting with the
+    file's prefix): it is neither downloaded nor used."""
+
+    def __init__(self, path: Path, file: ModelFile, supplied: str | None = None):
+        self.path, self.file, self.supplied = Path(path), file, supplied
+        self.env = sha256_env_var(file)
+        prefix = f" starting with {file.sha256_prefix}" if file.sha256_prefix else ""
+        if supplied is None:
+            known = (f" (its name carries only the first {len(file.sha256_prefix)} hex digits, "
+                     f"{file.sha256_prefix})" if file.sha256_prefix else "")
+            self.problem = (f"no full sha256 is published for model file {file.key!r}{known}, so {file.filename} "
+                            f"cannot be verified and is not used; ${self.env} is not set")
+        else:
+            self.problem = f"${self.env} is {supplied!r}: not a sha256 (64 hex digits){prefix}"
+        src = f" (from {file.urls[0]})" if file.urls else ""
+        must = f" (it must start with {file.sha256_prefix})" if file.sha256_prefix else ""
+        self.fix = (f"if you trust a copy of the file{src}, put it at {self.path} and give its digest: export "
+                    f"{self.env}=$(sha256sum {shlex.quote(str(self.path))} | cut -d' ' -f1){must}; it is then "
+                    f"checked against that digest like any other file. Or choose another model")
+        super().__init__(f"{self.path}: {self.problem}\n    fix: {self.fix}")
+
+
 class MissingModelFiles(FileNotFoundError):
     """Model files that are not on disk and could not be downloaded; the message says how to get each one."""
 
@@ -83,6 +120,9 @@ def describe_missing(file: ModelFile, models_dir: Path, reason: str | None = Non
     """The lines of the missing-files message for one file."""
     size = f"{file.size} bytes" if file.size is not None else "unknown"
     sha = file.sha256 or (f"unknown (starts with {file.sha256_prefix})" if file.sha256_prefix else "unknown")
+    if file.sha256_unpublished:
+        sha = (f"not published{f' (starts with {file.sha256_prefix})' if file.sha256_prefix else ''}: set "
+               f"${sha256_env_var(file)} to the digest of a copy you trust")
     lines = [
         f"  - {file.key} ({file.kind}): {file.filename}",
         f"      put it at: {models_dir / file.filename}",

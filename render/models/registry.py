@@ -5,6 +5,7 @@ renderer calls before it builds a model; it fetches missing files (``python -m r
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -22,9 +23,11 @@ from render.models.files import (  # noqa: F401
     ChecksumMismatch,
     MissingModelFiles,
     ModelFile,
+    UnverifiedModelFile,
     describe_missing,
     download_command,
     missing_files_message,
+    sha256_env_var,
 )
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,21 @@ def has_hash(file: ModelFile) -> bool:
     return bool(file.sha256 or file.sha256_prefix)
 
 
+def vouched_file(file: ModelFile, path: Path) -> ModelFile:
+    """``file`` as it is checked. For a file without a published sha256 (``sha256_unpublished``) that is the digest
+    the user supplies in ``$DISCO_ANIM_SHA256_<KEY>``; UnverifiedModelFile (naming ``path``) when it is unset or not
+    a sha256 that starts with the file's prefix. Other files are returned as they are."""
+    if not file.sha256_unpublished:
+        return file
+    supplied = os.environ.get(sha256_env_var(file), "").strip()
+    if not supplied:
+        raise UnverifiedModelFile(path, file)
+    digest = supplied.lower()
+    if not HEX64.fullmatch(digest) or (file.sha256_prefix and not digest.startswith(file.sha256_prefix)):
+        raise UnverifiedModelFile(path, file, supplied)
+    return dataclasses.replace(file, sha256=digest, sha256_unpublished=False)
+
+
 def check_digest(path: Path, file: ModelFile, actual: str) -> None:
     """Raise ChecksumMismatch when ``actual`` is not ``file``'s sha256 (or does not start with its prefix)."""
     if file.sha256 is not None and actual != file.sha256:
@@ -167,9 +185,11 @@ def check_digest(path: Path, file: ModelFile, actual: str) -> None:
 def verify(path: Path, file: ModelFile) -> bool:
     """Check ``path`` against ``file``'s hash; True when checked, False when no hash is known (logged).
 
-    The digest is cached in ``<path>.sha256`` keyed by size and mtime, so a big file is hashed once.
+    The digest is cached in ``<path>.sha256`` keyed by size and mtime, so a big file is hashed once. A file whose
+    sha256 is not published is refused (UnverifiedModelFile) unless the user supplied it (``vouched_file``).
     """
     path = Path(path)
+    file = vouched_file(file, path)
     size = path.stat().st_size
     if file.size is not None and size != file.size:  # hashed all the same, so that the error names both digests
         raise ChecksumMismatch(path, file, file_sha256(path), size)

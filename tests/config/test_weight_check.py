@@ -91,3 +91,32 @@ def test_the_cli_refuses_a_placeholder_before_loading_with_exit_2(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and file.sha256 in done.stderr and PLACEHOLDER_SHA in done.stderr
     assert not list((tmp_path / "run").glob("frames/*.png"))
+
+
+def test_a_depth_file_without_a_published_sha256_is_a_named_issue_until_vouched_for(compose_config, tmp_path,
+                                                                                    monkeypatch):
+    env = "DISCO_ANIM_SHA256_DPT_HYBRID_NYU"
+    monkeypatch.delenv(env, raising=False)
+    file = registry.lookup("dpt_hybrid_nyu")
+    data = b"\x00" * 1000  # a stand-in: the check reads the bytes, nothing loads them
+    (tmp_path / file.filename).write_bytes(data)
+
+    def plan():
+        return check_inputs(to_settings(compose_config("animation=3d_zoom", "generator=preview", "depth=dpt_hybrid_nyu",
+                                                       f"model.models_dir={tmp_path}", "width=128", "height=64",
+                                                       "animation.max_frames=2")))
+
+    with pytest.raises(ConfigErrors) as info:
+        plan()
+    (issue,) = info.value.issues
+    assert issue.setting == "depth.name" and issue.value == "dpt_hybrid_nyu"
+    assert "no full sha256 is published" in issue.problem and env in issue.problem and env in issue.fix
+    digest = hashlib.sha256(data).hexdigest()
+    monkeypatch.setenv(env, "2ce69ec7" + digest[8:])  # right prefix, not this file: the bytes are checked
+    with pytest.raises(ConfigErrors, match="is not the published file 'dpt_hybrid_nyu'"):
+        plan()
+    monkeypatch.setitem(registry.REGISTRY, "dpt_hybrid_nyu",
+                        dataclasses.replace(file, sha256_prefix=digest[:8], filename=f"nyu-{digest[:8]}.pt"))
+    (tmp_path / f"nyu-{digest[:8]}.pt").write_bytes(data)
+    monkeypatch.setenv(env, digest)
+    assert plan().depth.name == "dpt_hybrid_nyu"

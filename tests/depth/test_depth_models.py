@@ -1,10 +1,13 @@
 """MiDaS v3 / AdaBins networks: checkpoint layout, strict loading, DD's pre- and post-processing.
 
 The expected key names and shapes below are those of the official checkpoints' models: they were read from
-MiDaS v3 (``midas/dpt_depth.py``, ``vit.py``, ``blocks.py``, ``midas_net_custom.py``) and AdaBins
+MiDaS v3 (``midas/dpt_depth.py``, ``vit.py``, ``blocks.py``, ``midas_net.py``, ``midas_net_custom.py``) and AdaBins
 (``models/unet_adaptive_bins.py``, ``miniViT.py``, ``layers.py``) and cross-checked by building those original
-models (timm 0.4.12, gen-efficientnet 1.0.2) and loading our state dicts into them with ``strict=True``. A renamed
-module or a changed width fails here.
+models (timm 0.4.12, gen-efficientnet 1.0.2; MiDaS v2.1 large on torchvision's ``resnext101_32x8d``, the network
+WSL-Images' hub entry builds) and loading our state dicts into them with ``strict=True``. A renamed module or a
+changed width fails here. ``dpt_hybrid_nyu`` is intel-isl/DPT's NYU finetune of DPT-Hybrid: DPT's
+``DPTDepthModel`` has the same modules as MiDaS v3's (its scale, shift and invert options are plain attributes),
+so its layout is DPT-Hybrid's.
 
 The big networks run on tiny inputs (64x96 where the architecture allows); each is built once per module.
 """
@@ -16,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from depth import adabins as ab
 from depth import estimators as est
@@ -29,7 +33,7 @@ from depth.estimators import (
     build_midas,
     midas_input_size,
 )
-from depth.midas import resize_pos_embed
+from depth.midas import FeatureFusionBlockV21, create_midas, resize_pos_embed
 from render.models import registry
 from render.models.catalog import DEPTH_FILES
 
@@ -107,6 +111,43 @@ EXPECTED = {
         ("scratch.output_conv.2.weight", (32, 128, 3, 3)),
         ("scratch.output_conv.4.weight", (1, 32, 1, 1)),
     ]),
+    "midas_v21": (666, [
+        ("pretrained.layer1.0.weight", (64, 3, 7, 7)),  # conv1
+        ("pretrained.layer1.1.weight", (64,)),  # bn1
+        ("pretrained.layer1.1.running_var", (64,)),
+        ("pretrained.layer1.1.num_batches_tracked", ()),
+        ("pretrained.layer1.4.0.conv1.weight", (256, 64, 1, 1)),  # index 4: ResNeXt's layer1 (after relu, maxpool)
+        ("pretrained.layer1.4.0.conv2.weight", (256, 8, 3, 3)),  # 32 groups of 8 channels
+        ("pretrained.layer1.4.0.conv3.weight", (256, 256, 1, 1)),
+        ("pretrained.layer1.4.0.downsample.0.weight", (256, 64, 1, 1)),
+        ("pretrained.layer1.4.0.downsample.1.running_mean", (256,)),
+        ("pretrained.layer1.4.2.bn3.bias", (256,)),
+        ("pretrained.layer2.0.conv1.weight", (512, 256, 1, 1)),
+        ("pretrained.layer2.0.conv2.weight", (512, 16, 3, 3)),
+        ("pretrained.layer2.0.downsample.0.weight", (512, 256, 1, 1)),
+        ("pretrained.layer2.3.conv3.weight", (512, 512, 1, 1)),
+        ("pretrained.layer3.0.conv1.weight", (1024, 512, 1, 1)),
+        ("pretrained.layer3.0.conv2.weight", (1024, 32, 3, 3)),
+        ("pretrained.layer3.22.conv3.weight", (1024, 1024, 1, 1)),  # 23 blocks
+        ("pretrained.layer3.22.bn3.running_var", (1024,)),
+        ("pretrained.layer4.0.conv1.weight", (2048, 1024, 1, 1)),
+        ("pretrained.layer4.0.conv2.weight", (2048, 64, 3, 3)),
+        ("pretrained.layer4.0.downsample.0.weight", (2048, 1024, 1, 1)),
+        ("pretrained.layer4.2.conv3.weight", (2048, 2048, 1, 1)),
+        ("pretrained.layer4.2.bn3.running_mean", (2048,)),
+        ("scratch.layer1_rn.weight", (256, 256, 3, 3)),
+        ("scratch.layer2_rn.weight", (256, 512, 3, 3)),
+        ("scratch.layer3_rn.weight", (256, 1024, 3, 3)),
+        ("scratch.layer4_rn.weight", (256, 2048, 3, 3)),
+        ("scratch.refinenet4.resConfUnit1.conv1.weight", (256, 256, 3, 3)),
+        ("scratch.refinenet4.resConfUnit1.conv1.bias", (256,)),
+        ("scratch.refinenet3.resConfUnit2.conv2.weight", (256, 256, 3, 3)),
+        ("scratch.refinenet1.resConfUnit2.conv2.bias", (256,)),
+        ("scratch.output_conv.0.weight", (128, 256, 3, 3)),
+        ("scratch.output_conv.2.weight", (32, 128, 3, 3)),
+        ("scratch.output_conv.4.weight", (1, 32, 1, 1)),
+        ("scratch.output_conv.4.bias", (1,)),
+    ]),
     "midas_small": (482, [
         ("pretrained.layer1.0.weight", (32, 3, 3, 3)),
         ("pretrained.layer1.1.weight", (32,)),
@@ -175,6 +216,14 @@ EXPECTED = {
     ]),
 }
 
+EXPECTED["dpt_hybrid_nyu"] = EXPECTED["dpt_hybrid"]  # one architecture, two trainings
+# keys the official files do not have (a module the original does not hold)
+ABSENT = {
+    "midas_v21": ["pretrained.fc.weight", "pretrained.layer1.4.fc.weight", "scratch.refinenet1.out_conv.weight",
+                  "scratch.output_conv.6.weight", "scratch.activation.weight"],
+}
+FAMILIES = ["dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small", "adabins_nyu"]
+
 DPT_INPUT = (64, 96)  # multiples of 32: the ViT's 24x24 position grid is resized to 4x6
 ADABINS_INPUT = (384, 384)  # >= 129 patches of 16x16 on the half-resolution decoder output
 
@@ -208,7 +257,7 @@ def _build_family(family: str, tmp_path_factory) -> Built:
     return Built(family, src, make(path), path, sd)
 
 
-@pytest.fixture(scope="module", params=["dpt_large", "dpt_hybrid", "midas_small", "adabins_nyu"])
+@pytest.fixture(scope="module", params=FAMILIES)
 def built(request, tmp_path_factory):
     b = _build_family(request.param, tmp_path_factory)
     yield b
@@ -229,6 +278,7 @@ def test_state_dict_layout_matches_official_checkpoint(built):
     roots = {"adabins_nyu": ("encoder.original_model.", "decoder.", "adaptive_bins_layer.", "conv_out.")}
     allowed = roots.get(built.family, ("pretrained.", "scratch."))
     assert all(k.startswith(allowed) for k in sd)
+    assert not [k for k in ABSENT.get(built.family, []) if k in sd]
 
 
 def test_random_weights_are_not_default_init(built):
@@ -328,6 +378,25 @@ def test_file_of_another_model_is_refused_with_its_name(small_file):
     assert "pretrained.model.cls_token" in msg  # a missing key is named
 
 
+# what each family's file is loaded as, and how the refusal names the file it got
+OTHER = {"dpt_large": "midas_v21", "dpt_hybrid": "dpt_large", "dpt_hybrid_nyu": "midas_v21",
+         "midas_v21": "midas_small", "midas_small": "midas_v21", "adabins_nyu": "dpt_hybrid_nyu"}
+LOOKS_LIKE = {"dpt_hybrid": "dpt_hybrid or dpt_hybrid_nyu", "dpt_hybrid_nyu": "dpt_hybrid or dpt_hybrid_nyu"}
+
+
+def test_a_file_of_another_family_is_refused_naming_the_file_and_what_it_is(built):
+    other = OTHER[built.family]
+    with pytest.raises(CheckpointMismatch) as info:
+        build_midas(other, built.path)
+    msg = str(info.value)
+    assert msg.startswith(f"{built.path}: not a MiDaS {other} weight file (strict load failed)")
+    assert f"it looks like a {LOOKS_LIKE.get(built.family, built.family)} file" in msg
+    assert "fix: " in msg and built.path.name in msg.splitlines()[-1]
+    if built.family != "adabins_nyu":
+        with pytest.raises(CheckpointMismatch, match="not a AdaBins NYU weight file"):
+            build_adabins(built.path)
+
+
 def test_renamed_key_and_wrong_shape_are_named(small_file, tmp_path):
     net, _ = small_file
     sd = dict(net.state_dict())
@@ -352,7 +421,7 @@ def test_unreadable_and_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere.pt"):
         build_adabins(tmp_path / "nowhere.pt")
     with pytest.raises(ValueError, match="unknown MiDaS kind"):
-        build_midas("midas_v21", None)
+        build_midas("midas_v30", None)
 
 
 def test_unwrap_and_adabins_legacy_names():
@@ -384,6 +453,12 @@ def test_unwrap_and_adabins_legacy_names():
     ((512, 512), "midas_small", (256, 256)),
     ((1080, 1920), "midas_small", (128, 256)),  # 144 rounds to 128 (half to even)
     ((64, 96), "midas_small", (160, 256)),
+    ((768, 1280), "midas_v21", (224, 384)),  # upper_bound: 384 x 0.3 = 230.4 rounds to 7 x 32
+    ((512, 512), "midas_v21", (384, 384)),
+    ((1080, 1920), "midas_v21", (224, 384)),  # 216 rounds up to 224
+    ((1280, 768), "midas_v21", (384, 224)),
+    ((64, 96), "midas_v21", (256, 384)),  # small frames grow until one side is 384
+    ((768, 1280), "dpt_hybrid_nyu", (384, 640)),  # minimal, as DPT-Hybrid
     ((128, 256), "tiny", (128, 256)),
     ((24, 1280), "dpt_large", (32, 384)),  # MiDaS would give height 0
 ])
@@ -414,6 +489,45 @@ def test_resize_pos_embed():
     assert torch.allclose(out[0, 1:].reshape(4, 6, 8).mean((0, 1)), grid.mean((0, 1)), atol=0.2)
 
 
+def test_midas_v21_fusion_adds_relu_of_its_input_as_midas_in_place_relu_does():
+    """MiDaS' plain ResidualConvUnit starts with ``nn.ReLU(inplace=True)`` on its input and then adds that input
+    back: the skip carries ``relu(x)``. Written out here with MiDaS' in-place ReLU, compared with ours."""
+    block = est.randomize_(FeatureFusionBlockV21(8), seed=3).eval()
+    g = torch.Generator().manual_seed(0)
+    x, skip = torch.randn(1, 8, 4, 6, generator=g), torch.randn(1, 8, 4, 6, generator=g)
+
+    def midas_unit(unit, t):  # relu_ overwrites t, so the sum below adds relu(t)
+        relu = nn.ReLU(inplace=True)
+        out = unit.conv2(relu(unit.conv1(relu(t))))
+        return out + t
+
+    with torch.no_grad():
+        ref = midas_unit(block.resConfUnit2, x.clone() + midas_unit(block.resConfUnit1, skip.clone()))
+        ref = F.interpolate(ref, scale_factor=2, mode="bilinear", align_corners=True)
+        x_before, skip_before = x.clone(), skip.clone()
+        ours = block(x, skip)
+        plain = lambda u, t: t + u.conv2(F.relu(u.conv1(F.relu(t))))  # noqa: E731 (what DPT's units compute)
+        other = F.interpolate(plain(block.resConfUnit2, x + plain(block.resConfUnit1, skip)), scale_factor=2,
+                              mode="bilinear", align_corners=True)
+    assert ours.shape == (1, 8, 8, 12)
+    assert torch.allclose(ours, ref, atol=1e-5)
+    assert not torch.allclose(ours, other, atol=1e-3)  # the difference is real on inputs with negative values
+    assert torch.equal(x, x_before) and torch.equal(skip, skip_before)  # ours does not write into its inputs
+
+
+def test_midas_v21_head_and_encoder_are_midas_net():
+    with torch.device("meta"):
+        net = create_midas("midas_v21")
+    head = net.scratch.output_conv
+    assert len(head) == 6 and head[1].align_corners is False  # MiDaS' Interpolate default; fusion blocks: True
+    assert isinstance(head[5], nn.ReLU)  # non_negative=True
+    assert [type(m).__name__ for m in net.pretrained.layer1[:4]] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    assert [len(getattr(net.pretrained, f"layer{i}")) for i in (2, 3, 4)] == [4, 23, 3]
+    assert net.pretrained.layer3[0].conv2.groups == 32
+    with pytest.raises(ValueError, match="multiples of 32"):
+        net(torch.zeros(1, 3, 48, 64, device="meta"))
+
+
 class _ConstantNet(nn.Module):
     """A stand-in MiDaS net: records its input, answers a constant disparity at the input's size."""
 
@@ -428,7 +542,8 @@ class _ConstantNet(nn.Module):
         return torch.full((x.shape[0], *x.shape[2:]), self.value, dtype=x.dtype) * self.scale
 
 
-@pytest.mark.parametrize("kind, mean, std", [("dpt_large", 0.5, 0.5), ("midas_small", 0.485, 0.229)])
+@pytest.mark.parametrize("kind, mean, std", [("dpt_large", 0.5, 0.5), ("midas_small", 0.485, 0.229),
+                                            ("midas_v21", 0.485, 0.229), ("dpt_hybrid_nyu", 0.5, 0.5)])
 def test_midas_preprocessing_and_dd_conversion(kind, mean, std):
     net = _ConstantNet(12.0)
     image = torch.full((1, 3, 96, 160), 0.5)
@@ -438,6 +553,19 @@ def test_midas_preprocessing_and_dd_conversion(kind, mean, std):
     assert x[0, 0].mean().item() == pytest.approx((0.5 - mean) / std, abs=1e-5)  # red channel
     assert depth.shape == (1, 1, 96, 160) and depth.dtype == torch.float32
     assert torch.allclose(depth, torch.full_like(depth, (50 - 12) / 19), atol=1e-5)  # DD: (50 - d) / 19
+
+
+def test_dpt_hybrid_nyu_output_goes_through_dds_conversion_as_it_is():
+    """DD converts the NYU model's raw output like any MiDaS disparity. By DPT's own constants that output is
+    ``(1/metres - 0.1378) / 0.000305``: about 2827 at 1 m, 0 beyond 7.3 m. DD's ``(50 - d) / 19`` is below zero
+    up close, so it lands on our floor; far away (output 0) it is DD's 50/19."""
+    near = (1 / 1.0 - 0.1378) / 0.000305
+    assert near == pytest.approx(2827, abs=1)
+    image = torch.rand(1, 3, 64, 64)
+    depth = MidasDepth(_ConstantNet(near), "dpt_hybrid_nyu", "cpu", "fp32")(image)
+    assert torch.equal(depth, torch.full_like(depth, est.MIN_MIDAS_DEPTH))
+    far = MidasDepth(_ConstantNet(0.0), "dpt_hybrid_nyu", "cpu", "fp32")(image)
+    assert torch.allclose(far, torch.full_like(far, 50 / 19))
 
 
 def test_midas_depth_is_clamped_above_zero():
@@ -540,11 +668,20 @@ def test_blend():
 
 
 def test_registry_entries():
-    for key, prefix in [("dpt_large", "2f21e586"), ("dpt_hybrid", "501f0c75"), ("midas_small", "70d6b9c8")]:
+    for key, prefix in [("dpt_large", "2f21e586"), ("dpt_hybrid", "501f0c75"), ("midas_v21", "f6b98070"),
+                        ("midas_small", "70d6b9c8")]:
         f = registry.lookup(key)
         assert f.kind == "depth"
         assert f.sha256_prefix == prefix and f.sha256.startswith(prefix) and prefix in f.filename
         assert all(u.startswith("https://") for u in f.urls)
+    v21 = registry.lookup("midas_v21")
+    assert v21.filename == "midas_v21-f6b98070.pt" and v21.size == 422509849
+    assert v21.sha256 == "f6b980704cfd7259c7cc2b058c2f160159c55e84b3b6c08331b4156a84629f70"
+    assert v21.urls[0] == "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21-f6b98070.pt"
+    nyu = registry.lookup("dpt_hybrid_nyu")  # only the name's prefix is public: refused until the user vouches
+    assert nyu.filename == "dpt_hybrid_nyu-2ce69ec7.pt" and nyu.sha256 is None and nyu.sha256_prefix == "2ce69ec7"
+    assert nyu.sha256_unpublished and nyu.kind == "depth"
+    assert nyu.urls == ("https://github.com/intel-isl/DPT/releases/download/1_0/dpt_hybrid_nyu-2ce69ec7.pt",)
     ada = registry.lookup("adabins_nyu")
     assert ada.filename == "AdaBins_nyu.pt" and len(ada.sha256) == 64
     assert any("Qmd2mMnDLWePKmgfS8m6ntAg4nhV5VkUyAydYBp8cWWeB7" in u for u in ada.urls)  # DD's IPFS file

@@ -27,6 +27,7 @@ from render.models.registry import (
     ChecksumMismatch,
     MissingModelFiles,
     ModelFile,
+    UnverifiedModelFile,
     find,
     openclip_key,
     register,
@@ -201,7 +202,12 @@ def test_openai_clip_sha256_is_the_url_path_component():
 
 
 def test_every_entry_has_a_full_sha256_that_fits_its_name():
+    unpublished = {f.key for f in REGISTRY.values() if f.sha256_unpublished}
+    assert unpublished == {"dpt_hybrid_nyu"}  # only its name's 8 hex digits are public: refused until vouched for
     for f in REGISTRY.values():
+        if f.sha256_unpublished:
+            assert f.sha256 is None and Path(f.filename).stem.endswith(f.sha256_prefix), f.key
+            continue
         assert re.fullmatch(r"[0-9a-f]{64}", f.sha256 or ""), f.key
         if f.sha256_prefix:  # the hex a file name carries (torch.hub's convention) starts the full digest
             assert f.sha256.startswith(f.sha256_prefix) and Path(f.filename).stem.endswith(f.sha256_prefix), f.key
@@ -262,6 +268,8 @@ def test_register_adds_entries_and_refuses_silent_replacement(monkeypatch):
         dataclasses.replace(midas, kind="vae")
     with pytest.raises(ValueError, match="plain file name"):
         dataclasses.replace(midas, filename="../x.pt")
+    with pytest.raises(ValueError, match="sha256_unpublished with a sha256"):
+        dataclasses.replace(midas, sha256=SHA, sha256_prefix=None, sha256_unpublished=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -327,6 +335,77 @@ def test_verify_checks_a_published_prefix_and_skips_without_any_hash(entry, tmp_
     caplog.set_level("WARNING", logger="render.models.registry")
     assert verify(path, entry(sha256=None, prefix=None)) is False
     assert "not verified" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A file without a published sha256 (dpt_hybrid_nyu): refused until the user supplies the digest
+
+NYU_ENV = "DISCO_ANIM_SHA256_DPT_HYBRID_NYU"
+
+
+@pytest.fixture
+def unpublished(monkeypatch, server):
+    """The registry's dpt_hybrid_nyu entry, its file served by the test server under a name with DATA's prefix."""
+    monkeypatch.delenv(NYU_ENV, raising=False)
+    name = f"dpt_hybrid_nyu-{SHA[:8]}.pt"
+    server.files[name] = DATA
+    file = dataclasses.replace(REGISTRY["dpt_hybrid_nyu"], filename=name, urls=(server.url("range", name),),
+                               sha256_prefix=SHA[:8])
+    monkeypatch.setitem(REGISTRY, "dpt_hybrid_nyu", file)
+    return file
+
+
+def test_an_unpublished_sha256_is_refused_before_anything_is_fetched(unpublished, server, tmp_path):
+    target = tmp_path / unpublished.filename
+    assert registry.sha256_env_var(unpublished) == NYU_ENV
+    for attempt in (lambda: ensure(["dpt_hybrid_nyu"], tmp_path, allow_download=True, progress=False),
+                    lambda: fetch(unpublished, tmp_path), lambda: ensure(["dpt_hybrid_nyu"], tmp_path)):
+        with pytest.raises(UnverifiedModelFile) as info:
+            attempt()
+        message = str(info.value)
+        for needle in (str(target), "no full sha256 is published", "'dpt_hybrid_nyu'", SHA[:8], NYU_ENV,
+                       "sha256sum", unpublished.urls[0], "fix: "):
+            assert needle in message, needle
+    assert server.requests == [] and not list(tmp_path.iterdir())
+    assert main(["dpt_hybrid_nyu", "--models-dir", str(tmp_path), "--no-progress"]) == 1
+    assert server.requests == []
+
+
+def test_a_present_unvouched_file_is_refused_and_listed_as_not_verifiable(unpublished, tmp_path):
+    path = tmp_path / unpublished.filename
+    path.write_bytes(DATA)
+    with pytest.raises(UnverifiedModelFile, match=NYU_ENV):
+        verify(path, unpublished)
+    status = next(ln for ln in list_table(tmp_path).splitlines() if ln.startswith("dpt_hybrid_nyu "))
+    assert status.endswith(f"present, NOT VERIFIABLE (no published sha256; set ${NYU_ENV})")
+    lines = "\n".join(registry.describe_missing(unpublished, tmp_path))
+    assert f"not published (starts with {SHA[:8]}): set ${NYU_ENV}" in lines
+
+
+@pytest.mark.parametrize("value", ["yes", SHA[:63], "0" * 64, SHA + "0"], ids=["word", "63hex", "prefix", "65hex"])
+def test_a_supplied_value_that_is_not_a_sha256_with_the_prefix_is_named(unpublished, tmp_path, monkeypatch, value):
+    path = tmp_path / unpublished.filename
+    path.write_bytes(DATA)
+    monkeypatch.setenv(NYU_ENV, value)
+    with pytest.raises(UnverifiedModelFile) as info:
+        verify(path, unpublished)
+    assert f"${NYU_ENV} is {value!r}: not a sha256 (64 hex digits) starting with {SHA[:8]}" in str(
+        info.value)
+
+
+def test_a_supplied_digest_is_checked_like_a_published_one(unpublished, server, tmp_path, monkeypatch):
+    path = tmp_path / unpublished.filename
+    monkeypatch.setenv(NYU_ENV, SHA[:8] + "0" * 56)  # the prefix fits, the file does not
+    path.write_bytes(DATA)
+    with pytest.raises(ChecksumMismatch, match=SHA[:8] + "0" * 56):
+        verify(path, unpublished)
+    path.unlink()
+    monkeypatch.setenv(NYU_ENV, f" {SHA.upper()}\n")  # pasted from sha256sum or a shell: case and spaces do not matter
+    assert main(["dpt_hybrid_nyu", "--models-dir", str(tmp_path), "--no-progress"]) == 0
+    assert path.read_bytes() == DATA and len(server.requests) == 1
+    assert verify(path, unpublished) and ensure(["dpt_hybrid_nyu"], tmp_path) == {"dpt_hybrid_nyu": path}
+    status = next(ln for ln in list_table(tmp_path).splitlines() if ln.startswith("dpt_hybrid_nyu "))
+    assert status.endswith("present, verified")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -536,3 +615,6 @@ def test_module_entry_point_lists(tmp_path):
     assert "512x512_diffusion_uncond_finetune_008100" in result.stdout and "missing" in result.stdout
     # depth and flow files are described by their own modules and listed (and downloadable) too
     assert all(key in result.stdout for key in ("dpt_large", "adabins_nyu", "raft_large_C_T_SKHT_V2"))
+    for key, name in [("midas_v21", "midas_v21-f6b98070.pt"), ("dpt_hybrid_nyu", "dpt_hybrid_nyu-2ce69ec7.pt")]:
+        row = next(ln for ln in result.stdout.splitlines() if ln.startswith(key + " "))
+        assert "depth" in row and name in row and row.endswith("missing")
