@@ -18,18 +18,21 @@ CONF_DIR = ROOT / "conf"
 TINY = ["width=128", "height=64", "animation.max_frames=6", "seed=123", "output.preset=ultrafast", "generator=preview"]
 
 
-@pytest.fixture
-def compose_config():
-    """Compose ``conf/config.yaml`` with overrides, as ``python main.py <overrides>`` would."""
+def compose_overrides(*overrides):
+    """``conf/config.yaml`` composed with overrides, as ``python main.py <overrides>`` would compose it."""
     register_configs()
-
-    def _compose(*overrides):
-        GlobalHydra.instance().clear()
+    GlobalHydra.instance().clear()
+    try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
             return compose(config_name="config", overrides=list(overrides))
+    finally:
+        GlobalHydra.instance().clear()
 
-    yield _compose
-    GlobalHydra.instance().clear()
+
+@pytest.fixture
+def compose_config():
+    """:func:`compose_overrides` as a fixture."""
+    return compose_overrides
 
 
 @pytest.fixture(scope="session")

@@ -248,6 +248,9 @@ class OutputConfig:
                                                      "the song muxed in; N above output.fps; null: off")
     upscale: int = setting(1, "2 or 4: also write <batch>_2x.mp4 (or _4x), Lanczos-scaled, the song muxed in (of "
                               "the interpolated video when interpolate_fps is set); 1: off")
+    keep_states: Optional[int] = setting(None, "keep the state of every finished frame in state/ (null), so the run "
+                                               "can be branched at any frame with resume_from; N: only the newest N "
+                                               "(less disk; branch points limited to the last N frames)")
 
 
 @dataclass
@@ -324,6 +327,11 @@ class Config:
     device: str = setting("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
     resume: Optional[str] = setting(None, "continue a run: its folder, or latest (the newest run of batch_name); "
                                           "its own settings are used, plus this command's overrides")
+    resume_from: Optional[int] = setting(None, "with resume: branch the run at this frame, keeping frames before it "
+                                               "and re-rendering it and the rest with this command's settings (any "
+                                               "may change but the size and animation.mode)")
+    resume_retain: bool = setting(True, "with resume_from: move the frames it replaces to retained/<time>/ (DD's "
+                                        "retain_overwritten_frames); false deletes them")
     download: Optional[str] = setting(None, "fetch the weight files of a model preset (disco512, disco256) or of "
                                             "registry keys (comma-separated) into model.models_dir, then exit")
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "

@@ -248,6 +248,10 @@ def _check_exports(cfg: Config, fps: float, issues: list[ConfigIssue]) -> None:
     if scale not in UPSCALES:
         issues.append(ConfigIssue("output.upscale", scale, "must be 1 (off), 2 or 4",
                                   "output.upscale=2 doubles the width and height"))
+    keep = cfg.output.keep_states
+    if keep is not None and keep < 1:
+        issues.append(ConfigIssue("output.keep_states", keep, "must be 1 or more states to keep, or null (all)",
+                                  "output.keep_states=null keeps every frame's state (any frame can be branched)"))
     if not cfg.output.video:
         for name, value, off in (("output.interpolate_fps", target, None), ("output.upscale", scale, 1)):
             if value != off:

@@ -56,6 +56,37 @@ def from_u8(frame: torch.Tensor | None, device: torch.device) -> torch.Tensor | 
     return None if frame is None else frame.to(device).float().div(255)
 
 
+class FrameZeroWrapper:
+    """A wrapper of a mode that keeps the first frame it saved (8-bit, on the CPU) in the state under ``KEY``; the
+    inner mode does everything else."""
+
+    KEY = "frame_zero"
+
+    def __init__(self, inner: AnimationMode):
+        self.inner = inner
+        self.frame_zero: torch.Tensor | None = None  # uint8 (1,3,H,W)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)  # the mode's own extras (e.g. video input's flows for the exports)
+
+    def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        saved = self.inner.commit(frame, params)
+        if self.frame_zero is None:
+            self.frame_zero = to_u8(saved)
+        return saved
+
+    def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
+        return self.inner.extra_images(saved, params)
+
+    def state_dict(self) -> dict:
+        return {**self.inner.state_dict(), self.KEY: self.frame_zero}
+
+    def load_state_dict(self, state: dict, device: torch.device) -> None:
+        state = dict(state)
+        self.frame_zero = state.pop(self.KEY, None)
+        self.inner.load_state_dict(state, device)
+
+
 class ChainedMode:
     """Shared bookkeeping: the first frame (or any frame with no predecessor) starts from ``first_init``."""
 

@@ -21,7 +21,7 @@ from skimage.exposure import match_histograms
 
 from render.config.plan import FrameParams
 from render.disk.images import from_uint8, to_uint8
-from render.modes.base import AnimationMode, FrameInit, to_u8
+from render.modes.base import AnimationMode, FrameInit, FrameZeroWrapper
 
 SPACES = {"lab": (cv2.COLOR_RGB2LAB, cv2.COLOR_LAB2RGB), "hsv": (cv2.COLOR_RGB2HSV, cv2.COLOR_HSV2RGB),
           "rgb": (None, None)}
@@ -39,17 +39,21 @@ def match_colors(image: np.ndarray, reference: np.ndarray, space: str) -> np.nda
     return cv2.cvtColor(matched, back) if back is not None else matched
 
 
-class ColorCoherentMode:
+class ColorCoherentMode(FrameZeroWrapper):
     """An animation mode whose inits from previous frames are colour-matched to its first saved frame."""
+
+    KEY = SAMPLE_KEY
 
     def __init__(self, inner: AnimationMode, space: str):
         if space not in SPACES:
             raise ValueError(f"color_coherence={space!r}: choose one of none, {', '.join(SPACES)}")
-        self.inner, self.space = inner, space
-        self.sample: torch.Tensor | None = None  # frame 0's saved output, uint8 (1,3,H,W) on the CPU
+        super().__init__(inner)
+        self.space = space
 
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)  # the mode's own extras (e.g. video input's flows for the exports)
+    @property
+    def sample(self) -> torch.Tensor | None:
+        """Frame 0's saved output, uint8 (1,3,H,W) on the CPU."""
+        return self.frame_zero
 
     def prepare(self, params: FrameParams) -> FrameInit:
         init = self.inner.prepare(params)
@@ -58,23 +62,6 @@ class ColorCoherentMode:
         reference = self.sample[0].permute(1, 2, 0).numpy()
         matched = match_colors(to_uint8(init.image), reference, self.space)
         return dataclasses.replace(init, image=from_uint8(matched, init.image.device))
-
-    def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
-        saved = self.inner.commit(frame, params)
-        if self.sample is None:
-            self.sample = to_u8(saved)
-        return saved
-
-    def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
-        return self.inner.extra_images(saved, params)
-
-    def state_dict(self) -> dict:
-        return {**self.inner.state_dict(), SAMPLE_KEY: self.sample}
-
-    def load_state_dict(self, state: dict, device: torch.device) -> None:
-        state = dict(state)
-        self.sample = state.pop(SAMPLE_KEY, None)
-        self.inner.load_state_dict(state, device)
 
 
 def with_color_coherence(mode: AnimationMode, space: str) -> AnimationMode:

@@ -21,11 +21,10 @@ import dataclasses
 from dataclasses import dataclass
 from types import MappingProxyType
 
-import numpy as np
 import torch
 
 from render.config.plan import FrameParams
-from render.modes.base import AnimationMode, FrameInit, from_u8, to_u8
+from render.modes.base import AnimationMode, FrameInit, FrameZeroWrapper, from_u8
 from render.modes.mode3d import blend
 
 FIRST_KEY = "loop_first"
@@ -53,15 +52,19 @@ def reversed_step(params: FrameParams) -> FrameParams:
     return dataclasses.replace(params, values=MappingProxyType(values))
 
 
-class LoopMode:
+class LoopMode(FrameZeroWrapper):
     """An animation mode whose last frames are pulled toward frame 0 (see the module's docstring)."""
 
-    def __init__(self, inner: AnimationMode, loop: Loop):
-        self.inner, self.loop = inner, loop
-        self.first: torch.Tensor | None = None  # frame 0's saved output, uint8 (1,3,H,W) on the CPU
+    KEY = FIRST_KEY
 
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
+    def __init__(self, inner: AnimationMode, loop: Loop):
+        super().__init__(inner)
+        self.loop = loop
+
+    @property
+    def first(self) -> torch.Tensor | None:
+        """Frame 0's saved output, uint8 (1,3,H,W) on the CPU."""
+        return self.frame_zero
 
     def prepare(self, params: FrameParams) -> FrameInit:
         init = self.inner.prepare(params)
@@ -73,23 +76,6 @@ class LoopMode:
         image = blend(back, self.loop.init_blend * ramp, init.image)
         weight = self.loop.scale * ramp
         return dataclasses.replace(init, image=image, target=first if weight > 0 else None, target_weight=weight)
-
-    def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
-        saved = self.inner.commit(frame, params)
-        if self.first is None:
-            self.first = to_u8(saved)
-        return saved
-
-    def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
-        return self.inner.extra_images(saved, params)
-
-    def state_dict(self) -> dict:
-        return {**self.inner.state_dict(), FIRST_KEY: self.first}
-
-    def load_state_dict(self, state: dict, device: torch.device) -> None:
-        state = dict(state)
-        self.first = state.pop(FIRST_KEY, None)
-        self.inner.load_state_dict(state, device)
 
 
 def with_loop(mode: AnimationMode, loop: Loop | None) -> AnimationMode:

@@ -1,17 +1,23 @@
-"""Per-frame state checkpoints: what a resumed run needs to continue exactly where it stopped.
+"""Per-frame state checkpoints: what a resumed or branched run needs to start at any frame exactly.
 
 After each finished frame the loop writes ``state/{frame:05d}.state``: the frame index, the animation mode's carried
 state (the previous frame(s) it warps from, turbo chains), the RNG states of torch, numpy and python, the base seed and
 a hash of the output-relevant config. The file is a magic line, the sha256 of the payload and the payload
-(``torch.save`` of tensors and plain values only, so it loads with ``weights_only=True``), written atomically. The last
-two are kept: a corrupt or truncated newest file is detected by its checksum and the one before it is used.
+(``torch.save`` of tensors and plain values only, so it loads with ``weights_only=True``), written atomically.
+
+Every frame's state is kept (``output.keep_states`` may keep only the newest N), so a run can be branched at any
+frame. The mode's images (uint8 frames) go to ``state/blobs/<sha256>.u8`` once and the state names them: frame 0's
+colour-coherence sample or a loop's first frame is stored once, not in every state. A corrupt or truncated newest
+state is detected by its checksum (a blob by its name) and the one before it is used.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import logging
+import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,10 @@ from render.disk.atomic import atomic_open
 
 log = logging.getLogger(__name__)
 MAGIC = b"DISCO-ANIM-STATE 1\n"
-KEEP = 2
+BLOB_MAGIC = b"DISCO-ANIM-BLOB 1 "
+BLOB_KEY = "__blob__"
+BLOB_MIN_BYTES = 1 << 16  # smaller tensors (the RNG states) stay inside the state file
+BLOBS = "blobs"
 
 
 class CheckpointError(RuntimeError):
@@ -65,40 +74,65 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 
 class Checkpoints:
-    """The ``state/`` folder of a run."""
+    """The ``state/`` folder of a run; ``keep``: how many of the newest states to keep (None: all)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, keep: int | None = None):
         self.folder = Path(folder)
+        self.keep = keep
 
     def path(self, frame: int) -> Path:
         return self.folder / f"{frame:05d}.state"
 
     def save(self, state: FrameState) -> Path:
+        values = dict(state.__dict__, mode=self._store_blobs(state.mode))
         payload = io.BytesIO()
-        torch.save(state.__dict__, payload)
+        torch.save(values, payload)
         data = payload.getvalue()
         path = self.path(state.frame)
         with atomic_open(path) as fh:
             fh.write(MAGIC + hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
-        for old in self._files()[:-KEEP]:
-            old.unlink(missing_ok=True)
+        if self.keep is not None and len(self.files()) > self.keep:
+            for old in self.files()[:-self.keep]:
+                old.unlink(missing_ok=True)
+            self.collect_blobs()
         return path
+
+    def _store_blobs(self, node: Any) -> Any:
+        """``node`` with every large uint8 tensor written to ``blobs/`` (once per content) and named instead."""
+        if isinstance(node, dict):
+            return {k: self._store_blobs(v) for k, v in node.items()}
+        if not (isinstance(node, torch.Tensor) and node.dtype == torch.uint8 and node.numel() >= BLOB_MIN_BYTES):
+            return node
+        data = node.contiguous().cpu().numpy().tobytes()
+        shape = ",".join(map(str, node.shape)).encode()
+        name = hashlib.sha256(shape + b"\n" + data).hexdigest()
+        path = self.folder / BLOBS / f"{name}.u8"
+        if not path.is_file():
+            with atomic_open(path) as fh:
+                fh.write(BLOB_MAGIC + shape + b"\n" + data)
+        return {BLOB_KEY: name}
 
     def latest_frame(self) -> int:
         """The frame of the newest state file by name (not read), -1 when there is none."""
-        files = self._files()
-        return int(files[-1].stem) if files and files[-1].stem.isdigit() else -1
+        files = self.files()
+        return int(files[-1].stem) if files else -1
 
-    def _files(self) -> list[Path]:
-        return sorted(self.folder.glob("*.state")) if self.folder.is_dir() else []
+    def files(self) -> list[Path]:
+        """The state files, oldest frame first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob("*.state") if p.stem.isdigit())
+
+    def frames(self) -> list[int]:
+        return [int(p.stem) for p in self.files()]
 
     def latest(self, before: int | None = None) -> FrameState | None:
         """The newest intact state (of a frame before ``before``, when given); a corrupt newer file is reported and
         skipped. None when there is none."""
         problems = []
-        files = self._files()
+        files = self.files()
         if before is not None:
-            files = [p for p in files if p.stem.isdigit() and int(p.stem) < before]
+            files = [p for p in files if int(p.stem) < before]
             if not files:
                 return None
         for path in reversed(files):
@@ -113,14 +147,97 @@ class Checkpoints:
 
     @staticmethod
     def read(path: Path) -> FrameState:
-        raw = Path(path).read_bytes()
-        if not raw.startswith(MAGIC):
-            raise CheckpointError(f"{path} is not a state file (or is truncated)")
-        digest, _, data = raw[len(MAGIC):].partition(b"\n")
-        if hashlib.sha256(data).hexdigest().encode() != digest:
-            raise CheckpointError(f"{path} is corrupt or truncated (checksum mismatch)")
+        values = _read_payload(Path(path))
         try:
-            values = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            values["mode"] = _load_blobs(values["mode"], Path(path).parent / BLOBS)
             return FrameState(**values)
+        except CheckpointError:
+            raise
         except Exception as exc:  # an intact checksum of unreadable content: a foreign or older format
             raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from None
+
+    def blobs_of(self, path: Path) -> set[str]:
+        """The blob names a state file refers to (its payload only; the blobs are not read)."""
+        return set(_blob_names(_read_payload(path).get("mode", {})))
+
+    def collect_blobs(self) -> None:
+        """Delete the blobs no state refers to (an unreadable state keeps every blob)."""
+        folder = self.folder / BLOBS
+        if not folder.is_dir():
+            return
+        used: set[str] = set()
+        for path in self.files():
+            try:
+                used |= self.blobs_of(path)
+            except CheckpointError:
+                return
+        for blob in folder.glob("*.u8"):
+            if blob.stem not in used:
+                blob.unlink(missing_ok=True)
+
+    def remove_from(self, frame: int, destination: Path | None) -> list[int]:
+        """Take the states of ``frame`` and later out of the run: moved to ``destination`` (a ``state/`` folder of
+        their own, with the blobs they need) or deleted when it is None. Returns their frames."""
+        moved = [p for p in self.files() if int(p.stem) >= frame]
+        for path in moved:
+            if destination is not None:
+                (destination / BLOBS).mkdir(parents=True, exist_ok=True)
+                try:
+                    names = self.blobs_of(path)
+                except CheckpointError:
+                    names = set()
+                for name in names:
+                    _link_or_copy(self.folder / BLOBS / f"{name}.u8", destination / BLOBS / f"{name}.u8")
+                shutil.move(str(path), destination / path.name)
+            else:
+                path.unlink()
+        self.collect_blobs()
+        return [int(p.stem) for p in moved]
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
+    raw = path.read_bytes()
+    if not raw.startswith(MAGIC):
+        raise CheckpointError(f"{path} is not a state file (or is truncated)")
+    digest, _, data = raw[len(MAGIC):].partition(b"\n")
+    if hashlib.sha256(data).hexdigest().encode() != digest:
+        raise CheckpointError(f"{path} is corrupt or truncated (checksum mismatch)")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - an intact checksum of unreadable content: a foreign format
+        raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def _blob_names(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        if BLOB_KEY in node:
+            return [node[BLOB_KEY]]
+        return [name for value in node.values() for name in _blob_names(value)]
+    return []
+
+
+def _load_blobs(node: Any, folder: Path) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if BLOB_KEY not in node:
+        return {k: _load_blobs(v, folder) for k, v in node.items()}
+    path = folder / f"{node[BLOB_KEY]}.u8"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}, an image of the state, is missing") from None
+    header, _, data = raw.partition(b"\n")
+    if not header.startswith(BLOB_MAGIC) or hashlib.sha256(header[len(BLOB_MAGIC):] + b"\n" + data).hexdigest() \
+            != node[BLOB_KEY]:
+        raise CheckpointError(f"{path} is corrupt or truncated (checksum mismatch)")
+    shape = tuple(int(n) for n in header[len(BLOB_MAGIC):].split(b","))
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(shape)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    if target.exists():
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

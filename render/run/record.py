@@ -42,6 +42,7 @@ class RunRecord:
     presets: dict[str, Any] = field(default_factory=dict)  # config_name and group choices it was composed from
     frames: list[FrameTiming] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)
+    branches: list[dict[str, Any]] = field(default_factory=list)  # resume_from: frame, changed keys, time, retained
     status: str = "running"
     video: str | None = None  # the main mp4, once stitched
     metrics: dict[str, Any] = field(default_factory=dict)  # measured quality (render/output/quality.py), once finished
@@ -85,6 +86,8 @@ class RunRecord:
                  f"device: {self.device}; git {self.git_commit or 'unknown'}"]
         if self.resumed_at:
             lines.append(f"resumed at frame(s) {', '.join(map(str, self.resumed_at))}")
+        for branch in self.branches:
+            lines.append(f"branched at frame {branch['frame']}: {', '.join(branch['changed']) or 'no changes'}")
         return "\n".join(lines)
 
 

@@ -105,7 +105,8 @@ def effective_config(composed: DictConfig, saved: DictConfig, overrides: Iterabl
         # a typed node (a group such as animation) takes every key of the composed one; a plain dict is replaced
         typed = isinstance(target, DictConfig) and OmegaConf.get_type(target) not in (dict, None)
         OmegaConf.update(result, path, value if typed else _plain(value), merge=typed, force_add=True)
-    OmegaConf.update(result, "resume", composed.get("resume"), force_add=True)
+    for key in ("resume", "resume_from", "resume_retain"):  # this command's, never the saved run's
+        OmegaConf.update(result, key, composed.get(key), force_add=True)
     return result
 
 
@@ -158,7 +159,6 @@ def check_done_frames_unchanged(old: RenderPlan, new: RenderPlan, done: int) -> 
                               f"({values[frame]:g} -> {other[frame]:g}), which is already rendered (the schedule "
                               f"uses max_f or seconds). Keep animation.max_frames and output.fps, or start anew.")
     for frame in range(upto):
-        if old.text_prompts.at(frame) != new.text_prompts.at(frame) or \
-                old.image_prompts.at(frame) != new.image_prompts.at(frame):
-            raise ResumeError(f"the prompts of frame {frame}, already rendered, would change (keys written with "
-                              f"max_f or seconds). Keep animation.max_frames and output.fps, or start anew.")
+        if old.prompt_mix(frame) != new.prompt_mix(frame):  # the prompt sets and their fade weights
+            raise ResumeError(f"the prompts of frame {frame}, already rendered, would change (keys or fades written "
+                              f"with max_f or seconds). Keep animation.max_frames and output.fps, or start anew.")

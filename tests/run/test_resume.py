@@ -164,3 +164,10 @@ def test_config_yaml_edited_by_hand_is_detected(compose_config, tmp_path):
     (tmp_path / "config.yaml").write_text(text)
     with pytest.raises(ResumeError, match="edited"):
         resume(compose_config, tmp_path)
+
+
+def test_resume_is_refused_when_a_fade_in_seconds_would_change_done_frames(compose_config, tmp_path):
+    """The prompt sets of frames 0-3 stay, but a fade written in seconds changes its weights with output.fps."""
+    first_run(compose_config, tmp_path, 'text_prompts={0: ["a:1"], 1: ["b:1"]}', "prompt_blend=1s")
+    with pytest.raises(ResumeError, match="the prompts of frame 1, already rendered"):
+        resume(compose_config, tmp_path, "output.fps=6")

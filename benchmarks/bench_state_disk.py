@@ -1,0 +1,71 @@
+"""Benchmark: the disk a run's kept states take per frame (what lets a run be branched at any frame), at 1280x768.
+
+Renders a few frames of each mode with the preview generator (the states hold the same images whatever makes the
+frames) and reports the bytes of ``state/`` (the state files and their image blobs) per frame, next to the frames'
+PNGs and a frame's raw 8-bit size.
+
+    python -m benchmarks.bench_state_disk                 # 1280x768, 8 frames per mode
+    python -m benchmarks.bench_state_disk --frames 16 --size 640x384
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from benchmarks.common import ROOT
+
+CASES = {
+    "2d": ["animation=2d_zoom"],
+    "2d + colour coherence": ["animation=2d_zoom", "color_coherence=lab"],
+    "3d + turbo (steps 3)": ["animation=3d_zoom", "depth=flat", "animation.turbo_mode=true",
+                             "animation.turbo_steps=3", "animation.turbo_preroll=1"],
+    "2d + seamless loop + colour coherence": ["animation=2d_zoom", "animation.loop=true", "color_coherence=lab"],
+}
+
+
+def folder_bytes(folder: Path, pattern: str = "**/*") -> int:
+    return sum(p.stat().st_size for p in folder.glob(pattern) if p.is_file())
+
+
+def measure(case: list[str], width: int, height: int, frames: int, workdir: Path) -> dict[str, float]:
+    from render.app import render_animation
+    from render.config.presets import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    overrides = [*case, "generator=preview", f"width={width}", f"height={height}", f"animation.max_frames={frames}",
+                 "seed=1", "output=png", "output.previews=false", "output.quality=false", "perlin_init=true"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
+        cfg = compose(config_name="config", overrides=overrides)
+    GlobalHydra.instance().clear()
+    run_dir = workdir / "run"
+    render_animation(cfg, run_dir, progress=False)
+    result = {"state MB/frame": folder_bytes(run_dir / "state") / frames / 1e6,
+              "PNG MB/frame": folder_bytes(run_dir / "frames", "*.png") / frames / 1e6,
+              "raw frame MB": width * height * 3 / 1e6}
+    shutil.rmtree(run_dir)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1280x768", help="WIDTHxHEIGHT")
+    parser.add_argument("--frames", type=int, default=8)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    print(f"| mode ({width}x{height}, {args.frames} frames) | state/ MB per frame | frames/ PNG MB per frame "
+          f"| raw 8-bit frame MB |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, case in CASES.items():
+            r = measure(case, width, height, args.frames, Path(tmp))
+            print(f"| {name} | {r['state MB/frame']:.2f} | {r['PNG MB/frame']:.2f} | {r['raw frame MB']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
