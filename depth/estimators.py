@@ -14,8 +14,9 @@ DD converts every MiDaS kind with the same ``(50 - d) / 19`` (``disco_xform_util
 we. For ``dpt_hybrid_nyu`` that formula was not made for its output: DD builds MiDaS v3's ``DPTDepthModel`` for it,
 without DPT's ``scale=0.000305, shift=0.1378, invert=True``, so the network returns ``(1/metres - 0.1378) /
 0.000305`` (about 2800 at 1 m, 0 from 7.3 m on), and ``(50 - d) / 19`` is below zero for everything nearer than
-about 6.5 m. We keep DD's conversion (a depth preset must give DD's geometry); our ``MIN_MIDAS_DEPTH`` floor then
-puts all of that at the nearest depth. README "3D: depth" says so.
+about 6.5 m: a flat scene at the nearest depth. So by default we convert it as DPT does, ``metres = 1 / (0.000305 d +
+0.1378)`` (in AdaBins' metres, which DD blends with MiDaS depth); ``depth.nyu_metric=false`` restores DD's conversion
+(README "Where this differs from Disco Diffusion").
 
 ``build_midas`` / ``build_adabins`` give the networks, with the official weights (loaded strictly: a file of the
 wrong model fails with an error naming the file) or, without a file, with every parameter re-randomised from a
@@ -50,6 +51,8 @@ DD_DISPARITY_SCALE = 19.0
 # only replaces values DD itself could not project; it keeps near pixels near (fast parallax) instead of folding
 # them through the camera.
 MIN_MIDAS_DEPTH = 0.01
+# DPT's conversion of its NYU finetune's output to metres (intel-isl/DPT run_monodepth.py: scale, shift, invert).
+NYU_SCALE, NYU_SHIFT = 0.000305, 0.1378
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -306,10 +309,12 @@ def _check_image(image: torch.Tensor) -> None:
 class MidasDepth:
     """``(1,3,H,W)`` in [0,1] -> ``(1,1,H,W)`` float32 depth, DD's MiDaS path (module docstring)."""
 
-    def __init__(self, net: nn.Module, kind: str, device: torch.device | str, precision: str = "fp32"):
+    def __init__(self, net: nn.Module, kind: str, device: torch.device | str, precision: str = "fp32", *,
+                 metric: bool = False):
         if kind not in MIDAS_INPUT:
             raise ValueError(f"unknown MiDaS kind {kind!r}; one of {', '.join(MIDAS_KINDS)}")
         self.kind, self.device, self.dtype = kind, torch.device(device), _dtype(precision)
+        self.metric = metric  # DPT's metric conversion (the NYU finetune) instead of DD's
         self.net = _prepare(net, self.device, self.dtype)
         spec = MIDAS_INPUT[kind]
         self.mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1)
@@ -330,8 +335,11 @@ class MidasDepth:
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         disp = self.disparity(image)
-        depth = ((DD_DISPARITY_OFFSET - disp) / DD_DISPARITY_SCALE).clamp_min(MIN_MIDAS_DEPTH)
-        return depth.to(image.device)
+        if self.metric:
+            depth = 1.0 / (NYU_SCALE * disp.clamp_min(0) + NYU_SHIFT)
+        else:
+            depth = (DD_DISPARITY_OFFSET - disp) / DD_DISPARITY_SCALE
+        return depth.clamp_min(MIN_MIDAS_DEPTH).to(image.device)
 
 
 def _pil_resize(image: torch.Tensor, size: tuple[int, int], shrink: bool) -> torch.Tensor:

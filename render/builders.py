@@ -69,7 +69,7 @@ def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first
     anim, depth = settings.animation, settings.depth
     estimator = build_depth_estimator(plan.depth, device, flat_value=depth.flat_value,
                                       precision=plan.precision("depth"), models_dir=settings.model.models_dir,
-                                      allow_download=settings.model.download)
+                                      allow_download=settings.model.download, nyu_metric=depth.nyu_metric)
     camera = Camera(near=anim.near_plane, far=anim.far_plane, padding_mode=anim.padding_mode.value,
                     sampling_mode=anim.sampling_mode.value)
     turbo = Turbo(anim.turbo_steps, anim.turbo_preroll) if anim.turbo_mode else None
@@ -79,7 +79,7 @@ def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first
 
 def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: float = 1.0,
                           precision: str = "fp32", models_dir: str | None = None,
-                          allow_download: bool = False) -> DepthEstimator:
+                          allow_download: bool = False, nyu_metric: bool = True) -> DepthEstimator:
     """The estimator of a depth plan, its model loaded once (files downloaded first when allowed)."""
     if plan.name == "flat":
         return FlatDepth(flat_value)
@@ -88,7 +88,8 @@ def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: 
     if plan.missing:
         ensure(plan.missing, models_dir, allow_download=allow_download)
     midas_path = None if plan.name == "tiny" else plan.files[plan.name]  # tiny: seeded random weights
-    midas = MidasDepth(build_midas(plan.name, midas_path), plan.name, device, precision)
+    midas = MidasDepth(build_midas(plan.name, midas_path), plan.name, device, precision,
+                       metric=nyu_metric and plan.name == "dpt_hybrid_nyu")
     if plan.midas_weight >= 1.0:
         return midas
     adabins = AdabinsDepth(build_adabins(plan.files.get("adabins_nyu")), device, precision)

@@ -266,6 +266,9 @@ class DepthConfig:
     save_depth_maps: bool = setting(False, "write each frame's depth map as a 16-bit PNG into depth/ "
                                            "(value = depth * 6553.5)")
     flat_value: float = setting(1.0, "depth of the plane used by the flat estimator")
+    nyu_metric: bool = setting(True, "dpt_hybrid_nyu: turn its output into metres as DPT does (1/(0.000305*d + "
+                                     "0.1378)); false: DD's (50-d)/19, which puts everything nearer than ~6.5 m at "
+                                     "the nearest depth")
 
 
 @dataclass

@@ -555,17 +555,33 @@ def test_midas_preprocessing_and_dd_conversion(kind, mean, std):
     assert torch.allclose(depth, torch.full_like(depth, (50 - 12) / 19), atol=1e-5)  # DD: (50 - d) / 19
 
 
-def test_dpt_hybrid_nyu_output_goes_through_dds_conversion_as_it_is():
-    """DD converts the NYU model's raw output like any MiDaS disparity. By DPT's own constants that output is
-    ``(1/metres - 0.1378) / 0.000305``: about 2827 at 1 m, 0 beyond 7.3 m. DD's ``(50 - d) / 19`` is below zero
-    up close, so it lands on our floor; far away (output 0) it is DD's 50/19."""
-    near = (1 / 1.0 - 0.1378) / 0.000305
-    assert near == pytest.approx(2827, abs=1)
+@pytest.mark.parametrize("metres", [0.5, 1.0, 3.0, 7.0])
+def test_dpt_hybrid_nyu_output_becomes_metres_or_dds_depth(metres):
+    """By DPT's constants the NYU model's output is ``(1/metres - 0.1378) / 0.000305`` (about 2827 at 1 m). With
+    ``metric`` (the default, depth.nyu_metric) we return those metres; DD's ``(50 - d) / 19`` is below zero up
+    close, so without it everything nearer than ~6.5 m lands on the floor, as in DD."""
+    out = (1 / metres - 0.1378) / 0.000305
+    if metres == 1.0:
+        assert out == pytest.approx(2827, abs=1)
     image = torch.rand(1, 3, 64, 64)
-    depth = MidasDepth(_ConstantNet(near), "dpt_hybrid_nyu", "cpu", "fp32")(image)
-    assert torch.equal(depth, torch.full_like(depth, est.MIN_MIDAS_DEPTH))
-    far = MidasDepth(_ConstantNet(0.0), "dpt_hybrid_nyu", "cpu", "fp32")(image)
-    assert torch.allclose(far, torch.full_like(far, 50 / 19))
+    metric = MidasDepth(_ConstantNet(out), "dpt_hybrid_nyu", "cpu", "fp32", metric=True)(image)
+    assert torch.allclose(metric, torch.full_like(metric, metres), rtol=1e-4)
+    dd = MidasDepth(_ConstantNet(out), "dpt_hybrid_nyu", "cpu", "fp32")(image)
+    assert torch.allclose(dd, torch.full_like(dd, max((50 - out) / 19, est.MIN_MIDAS_DEPTH)), rtol=1e-5)
+
+
+def test_the_nyu_conversion_is_chosen_by_the_setting(monkeypatch):
+    from render.builders import build_depth_estimator
+    from render.config.depth_plan import DepthPlan
+
+    built = []
+    monkeypatch.setattr(est, "build_midas", lambda kind, path, seed=None: built.append(kind) or _ConstantNet(0.0))
+    nyu = DepthPlan("dpt_hybrid_nyu", 1.0, {"dpt_hybrid_nyu": None})
+    assert build_depth_estimator(nyu, torch.device("cpu")).metric is True  # depth.nyu_metric's default
+    assert build_depth_estimator(nyu, torch.device("cpu"), nyu_metric=False).metric is False
+    assert build_depth_estimator(DepthPlan("dpt_hybrid", 1.0, {"dpt_hybrid": None}), torch.device("cpu")).metric \
+        is False
+    assert built == ["dpt_hybrid_nyu", "dpt_hybrid_nyu", "dpt_hybrid"]
 
 
 def test_midas_depth_is_clamped_above_zero():
