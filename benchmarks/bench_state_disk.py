@@ -1,10 +1,11 @@
 """Benchmark: the disk a run's kept states take per frame (what lets a run be branched at any frame), at 1280x768.
 
-Renders a few frames of each mode with the preview generator (the states hold the same images whatever makes the
-frames) and reports the bytes of ``state/`` (the state files and their image blobs) per frame, next to the frames'
-PNGs and a frame's raw 8-bit size.
+Renders a few frames of each mode with the tiny diffusion model (random weights, 2 steps: what makes the frames does
+not change what a state holds, but the preview generator's frames equal their inits, which would let turbo's chain
+share images it does not share in a real run) and reports the bytes of ``state/`` (the state files and their image
+blobs) per frame, next to the frames' PNGs and a frame's raw 8-bit size.
 
-    python -m benchmarks.bench_state_disk                 # 1280x768, 8 frames per mode
+    python -m benchmarks.bench_state_disk                 # 1280x768, 8 frames per mode (a few minutes)
     python -m benchmarks.bench_state_disk --frames 16 --size 640x384
 """
 from __future__ import annotations
@@ -24,7 +25,8 @@ CASES = {
     "2d + colour coherence": ["animation=2d_zoom", "color_coherence=lab"],
     "3d + turbo (steps 3)": ["animation=3d_zoom", "depth=flat", "animation.turbo_mode=true",
                              "animation.turbo_steps=3", "animation.turbo_preroll=1"],
-    "2d + seamless loop + colour coherence": ["animation=2d_zoom", "animation.loop=true", "color_coherence=lab"],
+    "2d + seamless loop + colour coherence": ["animation=2d_zoom", "animation.loop=true", "animation.loop_frames=4",
+                                              "color_coherence=lab"],
 }
 
 
@@ -38,8 +40,9 @@ def measure(case: list[str], width: int, height: int, frames: int, workdir: Path
 
     register_configs()
     GlobalHydra.instance().clear()
-    overrides = [*case, "generator=preview", f"width={width}", f"height={height}", f"animation.max_frames={frames}",
-                 "seed=1", "output=png", "output.previews=false", "output.quality=false", "perlin_init=true"]
+    overrides = [*case, "model=tiny", "model.steps=2", f"width={width}", f"height={height}",
+                 f"animation.max_frames={frames}", "seed=1", "output=png", "output.previews=false",
+                 "output.quality=false", "perlin_init=true"]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         cfg = compose(config_name="config", overrides=overrides)
     GlobalHydra.instance().clear()

@@ -329,16 +329,7 @@ class MidasNetSmall(nn.Module):
         self.scratch.output_conv = _head(features, align_corners=False)  # MiDaS' Interpolate default here
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B,3,H,W)`` normalised image (H, W multiples of 32) -> ``(B,H,W)`` relative inverse depth."""
-        _, _, h, w = x.shape
-        if h % 32 or w % 32:
-            raise ValueError(f"MiDaS small input height and width must be multiples of 32, got {h}x{w}")
-        p = self.pretrained
-        l1 = p.layer1(x)
-        l2 = p.layer2(l1)
-        l3 = p.layer3(l2)
-        l4 = p.layer4(l3)
-        return _decode(self.scratch, [l1, l2, l3, l4])
+        return _encode_decode(self, x, "MiDaS small")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -365,16 +356,21 @@ class MidasNet(nn.Module):
         self.scratch.output_conv = _head(features, align_corners=False, identity=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B,3,H,W)`` normalised image (H, W multiples of 32) -> ``(B,H,W)`` relative inverse depth."""
-        _, _, h, w = x.shape
-        if h % 32 or w % 32:
-            raise ValueError(f"MiDaS v2.1 input height and width must be multiples of 32, got {h}x{w}")
-        p = self.pretrained
-        l1 = p.layer1(x)
-        l2 = p.layer2(l1)
-        l3 = p.layer3(l2)
-        l4 = p.layer4(l3)
-        return _decode(self.scratch, [l1, l2, l3, l4])
+        return _encode_decode(self, x, "MiDaS v2.1")
+
+
+def _encode_decode(net: nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
+    """A convolutional MiDaS: ``(B,3,H,W)`` normalised image (H, W multiples of 32) -> ``(B,H,W)`` relative inverse
+    depth, through ``pretrained.layer1..4`` and the ``scratch`` decoder."""
+    _, _, h, w = x.shape
+    if h % 32 or w % 32:
+        raise ValueError(f"{name} input height and width must be multiples of 32, got {h}x{w}")
+    p = net.pretrained
+    l1 = p.layer1(x)
+    l2 = p.layer2(l1)
+    l3 = p.layer3(l2)
+    l4 = p.layer4(l3)
+    return _decode(net.scratch, [l1, l2, l3, l4])
 
 
 def create_midas(kind: str) -> nn.Module:

@@ -47,7 +47,7 @@ def no_models(monkeypatch):
     monkeypatch.setattr("render.generators.networks.load_networks", refuse)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
 @given(changes=config_changes())
 def test_invalid_configs_fail_with_named_errors_before_models(compose_config, no_models, tmp_path, changes):

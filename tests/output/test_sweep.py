@@ -262,6 +262,7 @@ def run_main(*args):
                           text=True, timeout=300)
 
 
+@pytest.mark.slow  # half a minute of submitit jobs; the basic and parallel launchers are tested by default
 def test_two_by_two_sweep_through_submitit_local(tmp_path):
     proc = run_main("hydra/launcher=local", *SWEEP_TINY, 'animation.zoom="0:(1.02)","0:(1.05)"', "seed=1,2",
                     f"hydra.sweep.dir={tmp_path}")

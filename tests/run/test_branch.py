@@ -7,8 +7,10 @@ import hashlib
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import compose_overrides
 from render.app import render_animation
@@ -146,6 +148,16 @@ def test_states_store_each_image_once(compose_config, tmp_path):
     assert torch.equal(states[0].mode["color_coherence_sample"], states[0].mode["previous"])  # frame 0, once
     assert len(blobs) == len({hashlib.sha256(s.mode["previous"].numpy().tobytes()).hexdigest() for s in states}) == 4
     assert all(p.stat().st_size < 256 * 256 * 3 / 8 for p in Checkpoints(tmp_path / "state").files())  # no image
+
+
+def test_colour_coherence_turned_on_at_a_branch_matches_to_frame_0(compose_config, tmp_path):
+    preview = ["animation=2d_zoom", "generator=preview", "width=64", "height=64", "seed=5", "output=png",
+               "output.previews=false", "animation.max_frames=6"]
+    run(compose_config, tmp_path, *preview)
+    assert branch(compose_config, tmp_path, "resume_from=3", "color_coherence=lab").frames == [3, 4, 5]
+    sample = Checkpoints.read(Checkpoints(tmp_path / "state").path(5)).mode["color_coherence_sample"]
+    frame_0 = np.asarray(Image.open(tmp_path / "frames" / "00000.png").convert("RGB"))
+    assert np.array_equal(sample[0].permute(1, 2, 0).numpy(), frame_0)
 
 
 TURBO_3D = ["animation=3d_zoom", "depth=tiny", *TINY, "animation.turbo_mode=true", "animation.turbo_steps=3",

@@ -70,6 +70,7 @@ def test_killed_turbo_run_resumes_bit_identically(tmp_path, fault, done):
     assert frame_hashes(killed_dir) == expected
 
 
+@pytest.mark.slow  # a killed subprocess; tests/run/test_checkpoint.py checks the fallback in-process
 def test_truncated_newest_state_falls_back_to_the_one_before(reference, tmp_path):
     _, expected = reference
     killed = run_main(*RUN, f"hydra.run.dir={tmp_path}", env={"DISCO_ANIM_FAULT": "frame:5"})
