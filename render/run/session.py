@@ -8,15 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 
 from render.config.plan import RenderPlan
 from render.config.precision import describe as describe_precisions
 from render.config.schema import Config
 from render.config.validate import check_inputs, to_settings
+from render.disk.images import load_image
 from render.modes.base import AnimationMode, FrameZeroWrapper
 from render.run.branch import Branch, branch_of, branch_state, check_branch_plan, set_aside
 from render.run.checkpoint import Checkpoints, FrameState, restore_rng, rng_state
@@ -120,13 +119,13 @@ def resume_config(composed: DictConfig, run_dir: Path, overrides: Iterable[str])
     return effective, point
 
 
-def adopt_frame_zero(mode: AnimationMode, frame_zero: Path) -> None:
+def adopt_frame_zero(mode: AnimationMode, frame_zero: Path, width: int, height: int) -> None:
     """Wrappers that keep frame 0 (colour coherence, a loop) but were off in the state (a branch turned them on)
     take it from its PNG: they match and loop to frame 0, as when on from the start."""
     while isinstance(mode, FrameZeroWrapper):
         if mode.frame_zero is None:
-            image = np.asarray(Image.open(frame_zero).convert("RGB"))
-            mode.frame_zero = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].contiguous()
+            image = load_image(frame_zero, width, height)
+            mode.frame_zero = torch.from_numpy(image).permute(2, 0, 1)[None].contiguous()
         mode = mode.inner
 
 
@@ -176,7 +175,7 @@ class RunSession:
         if self.point is not None and self.point.state is not None:
             mode.load_state_dict(self.point.state.mode, self.plan.device)
             restore_rng(self.point.state.rng)
-            adopt_frame_zero(mode, self.run.frame_path(0))
+            adopt_frame_zero(mode, self.run.frame_path(0), self.plan.width, self.plan.height)
         if self.point is not None and self.point.branch is None:
             self.record.resumed_at.append(self.start_frame)
             log.info("resuming %s at frame %d of %d", self.run.root, self.start_frame, self.plan.n_frames)
