@@ -43,7 +43,7 @@ def build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> Anim
     """The animation mode, with colour coherence around it when ``color_coherence`` is set, and the seamless loop
     around that when ``animation.loop`` is."""
     from render.modes.color_coherence import with_color_coherence
-    from render.modes.loop import Loop, with_loop
+    from render.modes.seamless_loop import Loop, with_loop
 
     anim = settings.animation
     loop = Loop(plan.n_frames, anim.loop_frames, anim.loop_init_blend, anim.loop_scale) if anim.loop else None
@@ -97,7 +97,7 @@ def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: 
 
 
 def flow_cache_root(settings: Config) -> Path:
-    from render.modes.video import DEFAULT_CACHE_DIR
+    from render.modes.video_input import DEFAULT_CACHE_DIR
 
     return Path(os.path.expanduser(settings.flow.cache_dir or DEFAULT_CACHE_DIR))
 
@@ -105,7 +105,7 @@ def flow_cache_root(settings: Config) -> Path:
 def build_video_mode(settings: Config, plan: RenderPlan, device: torch.device):
     """Source frames extracted (once, cached), the flow estimator loaded, the mode that carries output along it."""
     from flow.cache import FlowCache
-    from render.modes.video import Consistency, PairFlows, SourceFrames, VideoMode
+    from render.modes.video_input import Consistency, PairFlows, SourceFrames, VideoMode
 
     anim = settings.animation
     frames = SourceFrames(plan.video, flow_cache_root(settings)).ensure()

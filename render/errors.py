@@ -27,7 +27,7 @@ from render.models.files import ChecksumMismatch, MissingModelFiles, UnverifiedM
 from render.models.openclip_files import OpenClipDownloadFailed
 from render.models.weights import WeightFileError
 from render.output.sweep import SweepJobFailed
-from render.output.video import VideoError
+from render.output.ffmpeg import VideoError
 from render.run.checkpoint import CheckpointError
 from render.run.lock import RunLocked
 from render.run.resume import ResumeError, resume_command

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from render.config.plan import RenderPlan
 from render.config.schema import Config
-from render.output.video import mux_audio, stitch_side_by_side, stitch_smooth, stitch_video
+from render.output.ffmpeg import mux_audio, stitch_side_by_side, stitch_smooth, stitch_video
 from render.run.run_dir import RunDir
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Pat
     if plan.video is not None:
         blend = settings.animation.video_init_blend_mode.value
         if blend in BLEND_EXPORTS:
-            from render.modes.video import blend_exports
+            from render.modes.video_input import blend_exports
 
             folder, suffix = BLEND_EXPORTS[blend]
             flows = getattr(mode, "flows", None) if blend == "optical_flow" else None

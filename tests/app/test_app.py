@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import ROOT, TINY
 from render.app import render_animation
-from render.output.video import probe_video
+from render.output.ffmpeg import probe_video
 from transforms.camera3d import warp3d
 
 

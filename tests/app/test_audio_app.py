@@ -8,7 +8,7 @@ from audio.analysis import load_audio
 from conftest import TINY
 from render.app import render_animation
 from render.config.validate import ConfigErrors, check_inputs, to_settings
-from render.output.video import probe_video
+from render.output.ffmpeg import probe_video
 from support import click_times, click_track, streams
 
 BPM, SECONDS, FPS = 120, 15.0, 12

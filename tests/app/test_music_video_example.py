@@ -12,7 +12,7 @@ from conftest import CONF_DIR, ROOT
 from render.app import render_animation
 from render.config.presets import register_configs
 from render.config.validate import ConfigErrors, check_inputs, to_settings
-from render.output.video import probe_video
+from render.output.ffmpeg import probe_video
 from support import click_times, click_track
 
 BPM, SECONDS = 120, 15.0

@@ -11,7 +11,7 @@ from render.app import render_animation
 from render.builders import build_mode
 from render.config.validate import ConfigErrors, check_inputs, to_settings
 from render.disk.images import from_uint8
-from render.modes.loop import LoopMode
+from render.modes.seamless_loop import LoopMode
 from transforms.camera2d import warp2d
 from transforms.camera3d import warp3d
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import TINY
 from render.app import render_animation
-from render.output.video import probe_video, stitch_smooth, stitch_video
+from render.output.ffmpeg import probe_video, stitch_smooth, stitch_video
 from support import click_track, streams
 
 
