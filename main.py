@@ -11,18 +11,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from render.app import render_animation
 from render.config.presets import register_configs
 from render.errors import classify, run_cli
-from render.generators.diffusion import SamplingError
 from render.output.sweep import SweepJobFailed
-from render.run.resume import resume_command, run_dir_resolver
-from render.run.resume_args import prepare_resume_argv
+from render.run.resume import prepare_argv, resume_command
 from render.run.signals import GracefulStop
 
 log = logging.getLogger("main")
 register_configs()
-OmegaConf.register_new_resolver("run_dir", run_dir_resolver, replace=True)
 
 
 def exit_job(code: int, error: Exception) -> NoReturn:
@@ -41,16 +37,14 @@ def main(cfg: DictConfig) -> None:
         names = [n.strip() for n in str(cfg.download).split(",") if n.strip()]
         models_dir = ["--models-dir", cfg.model.models_dir] if cfg.model.models_dir else []
         sys.exit(download_main(names + models_dir))
+    from render.app import render_animation
+
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     stop = GracefulStop()
     try:
         overrides = OmegaConf.to_container(hydra_cfg.overrides.task)  # unresolved: "x=${nope}" is a user's text
         result = render_animation(cfg, output_dir, overrides=overrides, stop=stop)
-    except SamplingError as exc:
-        log.error("%s\nThe frames before it are saved; after changing the settings: %s", exc,
-                  resume_command(output_dir))
-        exit_job(1, exc)
     except KeyboardInterrupt:
         log.error("stopped at once; every finished frame is saved. Continue with:\n  %s", resume_command(output_dir))
         sys.exit(stop.exit_code if stop.requested else 130)
@@ -62,8 +56,9 @@ def main(cfg: DictConfig) -> None:
         log.warning("stopped after frame %d; every finished frame is saved. Continue with:\n  %s",
                     result.frames[-1] if result.frames else -1, resume_command(output_dir))
         sys.exit(stop.exit_code)
-    print(f"done: {len(result.frames)} frames in {result.run_dir}" + (f", video {result.video}" if result.video else ""))
+    video = f", video {result.video}" if result.video else ""
+    print(f"done: {len(result.frames)} frames in {result.run_dir}{video}")
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main, prepare_resume_argv))
+    sys.exit(run_cli(main, prepare_argv))

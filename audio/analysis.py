@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from render.disk.atomic import atomic_open
+from render.user_error import UserError
 
 SR = 22050
 HOP = 256  # 11.6 ms at 22050 Hz: a beat time resolves well within one video frame (41.7 ms at 24 fps)
@@ -36,8 +37,9 @@ def keep_numba_cache_outside_the_venv() -> None:
 
 keep_numba_cache_outside_the_venv()
 
+VARIABLES = ("rms", "onset", "beat", "lo", "mid", "hi", "b", "bpm")  # what schedules see of a song
 
-class AudioError(ValueError):
+class AudioError(UserError, ValueError):
     """The audio file (``audio.path``) or its settings cannot be used; the message says which and how to fix it."""
 
 
@@ -153,7 +155,7 @@ class AudioFeatures:
 
     def variables(self) -> dict[str, np.ndarray]:
         """The schedule-language variables: name -> array of length ``n_frames``."""
-        out = {k: getattr(self, k) for k in ("rms", "onset", "beat", "lo", "mid", "hi", "b")}
+        out = {k: getattr(self, k) for k in VARIABLES if k != "bpm"}
         out["bpm"] = np.full(self.n_frames, float(self.bpm))
         return out
 

@@ -282,7 +282,12 @@ def our_guidance(secondary, clips, precisions=None, skip_augs=False):
     from render.config import precision
     from render.diffusion.schedule import DiffusionSchedule
     from render.guidance.clip_models import ClipPerceptor, ClipSpec, auto_cpu_precision
-    from render.guidance.cond import ClipGuidance, CutSchedules, GuidanceSettings, SecondaryX0
+    from render.guidance.cond import (
+        ClipGuidance,
+        CutSchedules,
+        GuidanceSettings,
+        SecondaryX0,
+    )
     from render.guidance.cutouts import dango_augmentations
     from render.guidance.targets import Targets
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from depth import adabins as _adabins
 from depth.midas import create_midas
 from render.models.weights import WeightFileError, load_weights, refetch_hint
+from render.user_error import UserError
 
 MIDAS_KINDS = ("dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small", "tiny")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -80,7 +81,7 @@ MIN_ADABINS_AREA = 448 * 448
 MAX_ADABINS_AREA = 500000
 
 
-class CheckpointMismatch(RuntimeError):
+class CheckpointMismatch(UserError, RuntimeError):
     """A weight file whose parameter names or shapes are not those of the network it should load into."""
 
 

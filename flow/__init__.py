@@ -18,7 +18,13 @@ from flow.consistency import (
     out_of_frame,
     reliability_mask,
 )
-from flow.estimators import DisFlow, FarnebackFlow, FlowEstimator, create_estimator, forward_backward
+from flow.estimators import (
+    DisFlow,
+    FarnebackFlow,
+    FlowEstimator,
+    create_estimator,
+    forward_backward,
+)
 from flow.extract import (
     SETTING,
     VideoInfo,

@@ -20,6 +20,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from render.models.registry import sha256_file
+from render.user_error import UserError
 
 SETTING = "animation.video_init_path"
 Size = tuple[int, int]  # (width, height), as the render settings spell it
@@ -27,7 +28,7 @@ Size = tuple[int, int]  # (width, height), as the render settings spell it
 _NO_VIDEO_STREAM = ("matches no streams", "does not contain any stream", "no video stream")
 
 
-class VideoInputError(ValueError):
+class VideoInputError(UserError, ValueError):
     """The video named by ``animation.video_init_path`` is missing, unreadable or has no frames."""
 
     def __init__(self, path: str | os.PathLike, problem: str, fix: str):

@@ -40,6 +40,7 @@ from flow.warp import check_pair
 from render.models import registry
 from render.models.download import ensure
 from render.models.weights import load_weights
+from render.user_error import UserError
 
 VARIANTS = ("large", "small")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -49,7 +50,7 @@ DEFAULT_WEIGHTS = {"large": "raft_large_C_T_SKHT_V2", "small": "raft_small_C_T_V
 WEIGHTS_VARIANT = {"raft_large_C_T_SKHT_V2": "large", "raft_small_C_T_V2": "small", "raft-things": "large"}
 
 
-class RaftWeightsError(ValueError):
+class RaftWeightsError(UserError, ValueError):
     """A RAFT weight file does not fit the requested architecture."""
 
 

@@ -1,9 +1,11 @@
 """Building a run's parts from its settings and plan: the animation mode (with frame 0's init), its depth or flow
-estimator, and the frame generator."""
+estimator, the networks, and the frame generator."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -39,30 +41,36 @@ def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) 
     return lambda params: None
 
 
-def build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:
+@dataclass
+class ModeParts:
+    """The animation mode a run renders with, and what the outputs need of its parts."""
+
+    mode: AnimationMode
+    flows: Any = None  # video input's PairFlows (the optical-flow blend export carries frames along them)
+
+
+def build_mode(settings: Config, plan: RenderPlan) -> ModeParts:
     """The animation mode, with colour coherence around it when ``color_coherence`` is set, and the seamless loop
     around that when ``animation.loop`` is."""
     from render.modes.color_coherence import with_color_coherence
     from render.modes.seamless_loop import Loop, with_loop
 
-    anim = settings.animation
+    anim, device = settings.animation, plan.device
     loop = Loop(plan.n_frames, anim.loop_frames, anim.loop_init_blend, anim.loop_scale) if anim.loop else None
-    return with_loop(with_color_coherence(_build_mode(settings, plan, device), settings.color_coherence.value), loop)
-
-
-def _build_mode(settings: Config, plan: RenderPlan, device: torch.device) -> AnimationMode:
     first_init = build_init_source(settings, plan, device)
-    anim = settings.animation
-    name = anim.mode.value
+    name, flows = anim.mode.value, None
     if name == "none":
-        return StillMode(first_init)
-    if name == "2d":
-        return Mode2D(first_init)
-    if name == "3d":
-        return build_mode3d(settings, plan, device, first_init)
-    if name == "video_input":
-        return build_video_mode(settings, plan, device)
-    raise ValueError(f"animation.mode={name!r} is not implemented")
+        mode = StillMode(first_init)
+    elif name == "2d":
+        mode = Mode2D(first_init)
+    elif name == "3d":
+        mode = build_mode3d(settings, plan, device, first_init)
+    elif name == "video_input":
+        mode = build_video_mode(settings, plan, device)
+        flows = mode.flows
+    else:
+        raise ValueError(f"animation.mode={name!r} is not implemented")
+    return ModeParts(with_loop(with_color_coherence(mode, settings.color_coherence.value), loop), flows)
 
 
 def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first_init: InitSource) -> Mode3D:
@@ -83,7 +91,13 @@ def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: 
     """The estimator of a depth plan, its model loaded once (files downloaded first when allowed)."""
     if plan.name == "flat":
         return FlatDepth(flat_value)
-    from depth.estimators import AdabinsDepth, BlendedDepth, MidasDepth, build_adabins, build_midas
+    from depth.estimators import (
+        AdabinsDepth,
+        BlendedDepth,
+        MidasDepth,
+        build_adabins,
+        build_midas,
+    )
 
     if plan.missing:
         ensure(plan.missing, models_dir, allow_download=allow_download)
@@ -138,9 +152,9 @@ def build_flow_estimator(plan: FlowPlan, cfg: FlowConfig, device: torch.device, 
                     num_flow_updates=cfg.raft_iters, models_dir=models_dir, allow_download=allow_download)
 
 
-def weight_files_used(plan: RenderPlan, generator: FrameGenerator) -> dict[str, Path]:
-    """Every weight file the run loaded (for run.json, with its sha256): the generator's, depth's and flow's."""
-    files = dict(getattr(generator, "weight_files", {}))
+def weight_files_used(plan: RenderPlan, networks) -> dict[str, Path]:
+    """Every weight file the run loaded (for run.json, with its sha256): the networks', depth's and flow's."""
+    files = dict(networks.files) if networks is not None else {}
     if plan.depth is not None:
         files.update(plan.depth.files)
     if plan.flow is not None and plan.flow.file is not None:
@@ -148,17 +162,23 @@ def weight_files_used(plan: RenderPlan, generator: FrameGenerator) -> dict[str, 
     return files
 
 
-def build_generator(settings: Config, plan: RenderPlan, device: torch.device, *,
-                    progress: bool = True, on_step: StepHook | None = None) -> FrameGenerator:
+def load_networks(plan: RenderPlan, *, progress: bool = True):
+    """The diffusion generator's networks (None for the preview): the recipe loads them once and hands them on."""
+    if plan.diffusion is None:
+        return None
+    from render.generators.networks import load_networks as load
+
+    return load(plan.diffusion, plan.device, plan.precisions, progress=progress)
+
+
+def build_generator(settings: Config, plan: RenderPlan, networks, *, progress: bool = True,
+                    on_step: StepHook | None = None) -> FrameGenerator:
     """The frame generator; ``on_step`` (diffusion only) sees every sampler step's predicted image."""
     name = settings.generator.value
     if name == "preview":
-        return PreviewGenerator(plan.height, plan.width, settings.perlin_mode.value, device)
+        return PreviewGenerator(plan.height, plan.width, settings.perlin_mode.value, plan.device)
     if name == "diffusion":
         from render.generators.diffusion import DiffusionGenerator
-        from render.generators.networks import load_networks
 
-        networks = load_networks(plan.diffusion, device, plan.precisions, progress=progress)
-        return DiffusionGenerator(networks, plan, plan.diffusion, settings.animation.mode.value, progress=progress,
-                                  on_step=on_step)
+        return DiffusionGenerator(networks, plan, settings.animation.mode.value, progress=progress, on_step=on_step)
     raise ValueError(f"generator={name!r} is not implemented")

@@ -4,7 +4,6 @@ error with exit status 2 and no traceback; anything else is a bug, reported with
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import sys
 import traceback
@@ -13,33 +12,19 @@ from pathlib import Path
 from typing import Callable
 
 from hydra.errors import HydraException
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+)
 
-from audio.analysis import AudioError
-from depth.estimators import CheckpointMismatch
-from flow.extract import VideoInputError
-from flow.raft import RaftWeightsError
-from render.config.validate import ConfigErrors
-from render.diffusion.unet import UNetStateDictError
-from render.guidance.clip_models import ClipModelError
-from render.models.download import DownloadError
-from render.models.files import ChecksumMismatch, MissingModelFiles, UnverifiedModelFile
-from render.models.openclip_files import OpenClipDownloadFailed
-from render.models.weights import WeightFileError
+from render.config.settings import unknown_key_hint
 from render.output.sweep import SweepJobFailed
-from render.output.ffmpeg import VideoError
-from render.run.checkpoint import CheckpointError
-from render.run.lock import RunLocked
-from render.run.resume import ResumeError, resume_command
-from render.run.run_dir import DiskFull
+from render.run.resume import resume_command
+from render.user_error import UserError
 
-log = logging.getLogger("main")
 EXIT_USER, EXIT_BUG = 2, 1
 ISSUES_URL = "the project's issue tracker"
-# errors whose message already names the setting or file, the value and the fix
-NAMED = (ConfigErrors, ResumeError, CheckpointError, RunLocked, DiskFull, WeightFileError, CheckpointMismatch,
-         ChecksumMismatch, MissingModelFiles, DownloadError, AudioError, VideoInputError, RaftWeightsError,
-         ClipModelError, VideoError, OpenClipDownloadFailed, UNetStateDictError, UnverifiedModelFile)
 FILE_FIXES = {
     errno.EACCES: "choose a folder you may write to (hydra.run.dir=<folder>) or fix its permissions",
     errno.EPERM: "choose a folder you may write to (hydra.run.dir=<folder>) or fix its permissions",
@@ -71,6 +56,17 @@ def _omegaconf_message(exc: OmegaConfBaseException) -> str:
     return f"{key}: {text}\n    fix: {fix}"
 
 
+def _hydra_message(exc: HydraException) -> str:
+    """Composing the config failed: an unknown setting (with a "did you mean"), an unknown preset, a malformed
+    override."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
+        key = str(cause.full_key)
+        return f"{key}: unknown setting\n    fix: {unknown_key_hint(key)} (see README 'Settings')"
+    detail = f"\n{cause}" if isinstance(cause, OmegaConfBaseException) else ""
+    return f"{str(exc).strip()}{detail}\n    fix: check the command line (python main.py --help lists the presets)"
+
+
 def _os_message(exc: OSError, run_dir: Path | None) -> str:
     name = exc.filename or "a file"
     if exc.errno in DISK_FULL:
@@ -82,16 +78,14 @@ def _os_message(exc: OSError, run_dir: Path | None) -> str:
 
 def user_message(exc: BaseException, run_dir: Path | None = None) -> str | None:
     """The named-error message of a user's failure, or None for a bug."""
-    if isinstance(exc, NAMED):
+    if isinstance(exc, UserError):
         return str(exc)
     if isinstance(exc, SweepJobFailed):
         return exc.message
     if isinstance(exc, OmegaConfBaseException):
         return _omegaconf_message(exc)
-    if isinstance(exc, HydraException):  # composing the config: an unknown preset, a malformed override
-        cause = exc.__cause__ or exc.__context__
-        detail = f"\n{cause}" if isinstance(cause, OmegaConfBaseException) else ""
-        return f"{str(exc).strip()}{detail}\n    fix: check the command line (python main.py --help lists the presets)"
+    if isinstance(exc, HydraException):
+        return _hydra_message(exc)
     if isinstance(exc, OSError) and (exc.filename is not None or exc.errno in DISK_FULL):
         return _os_message(exc, run_dir)
     return None
@@ -109,6 +103,10 @@ def classify(exc: BaseException, run_dir: Path | None = None) -> Outcome:
     if isinstance(exc, KeyboardInterrupt):
         return Outcome(130, "interrupted")
     message = user_message(exc, run_dir)
+    if isinstance(exc, UserError):
+        if exc.resumable and run_dir is not None:
+            message += f"\nThe frames before it are saved; after changing the settings: {resume_command(run_dir)}"
+        return Outcome(exc.exit_code, message)
     if message is not None:
         # a sweep with a failed job exits 1 after running every job (the job's own log has its exit status)
         return Outcome(EXIT_BUG if isinstance(exc, SweepJobFailed) else EXIT_USER, message)

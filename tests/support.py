@@ -14,7 +14,6 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import yaml
-
 from conftest import ROOT
 
 SR = 44100

@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from support import frame_hashes, run_main
+from unet_reference import randomize, reference_unet
 
 from render.builders import build_depth_estimator
 from render.config.depth_plan import DepthPlan
@@ -18,8 +20,6 @@ from render.diffusion.schedule import DiffusionSchedule
 from render.diffusion.unet import UNetConfig, UNetModel
 from render.guidance.clip_models import build_tiny_clip
 from render.guidance.fast_clip import set_vision_precision
-from support import frame_hashes, run_main
-from unet_reference import randomize, reference_unet
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)

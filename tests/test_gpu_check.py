@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import torch
+from conftest import ROOT
 
 from benchmarks import gpu_check
-from conftest import ROOT
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU machine the check runs for real")

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 INTERPOLATIONS = ("linear", "step", "cubic", "ease_in", "ease_out", "ease_in_out")
 
@@ -65,6 +64,10 @@ def blend_weights(positions: np.ndarray, kinds: Sequence[str], t: np.ndarray) ->
             weights[seg[sel] + 1, cols[sel]] = w
     sel = kind == "cubic"
     if np.any(sel):
+        from scipy.interpolate import (
+            CubicSpline,  # a cubic key is rare; scipy.interpolate takes 0.8 s to import
+        )
+
         basis = CubicSpline(positions, np.eye(n_keys), bc_type="not-a-knot", axis=0)(t[cols[sel]])
         weights[:, cols[sel]] = basis.T
     return weights

@@ -1,6 +1,7 @@
-"""Limits checked before anything heavy: finite numbers, frame counts, the memory a frame needs, devices that exist,
-step counts the respacing can make, a plain ``batch_name``, and image files (regular files, a pixel limit, a
-decode timeout). Each problem is a ``ConfigIssue`` (setting, value, fix) added to ``check_inputs``' list."""
+"""Limits checked before anything heavy: finite numbers, frame counts, frame sides, step counts the respacing can
+make, a plain ``batch_name`` (the plan); the memory a frame needs, devices that exist and image files (regular files,
+a pixel limit, a decode timeout) when the assets are resolved. Each problem is a ``ConfigIssue`` (setting, value,
+fix) added to the caller's list."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,12 +10,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as DecodeTimeout
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
 from PIL import Image
 
 from render.config.issues import ConfigIssue
+from render.diffusion.respacing import check_respacing
+
+if TYPE_CHECKING:
+    import torch
 
 MAX_FRAMES = 100_000  # 69 minutes at 24 fps; the schedules of more frames alone fill gigabytes
 MAX_SIDE = 16384  # libx264's largest frame side
@@ -26,10 +30,6 @@ MAX_FLOAT = 1e15  # as transforms/keyframes.MAX_VALUE: beyond, float32 arithmeti
 # bytes of working memory per frame pixel, by generator (diffusion: UNet activations with checkpointing, CLIP
 # cutouts; the figures are low on purpose: only a frame that cannot fit is refused)
 BYTES_PER_PIXEL = {"preview": 64, "tiny": 1024, "diffusion": 8192}
-
-
-def _issue(setting: str, value: Any, problem: str, fix: str) -> ConfigIssue:
-    return ConfigIssue(setting, value, problem, fix)
 
 
 def leaf_settings(node: Any, kind: type, prefix: str = ""):
@@ -55,7 +55,7 @@ def check_home_paths(cfg, issues: list) -> None:
     """A path written ``~user/...`` for a user this machine does not know cannot be expanded."""
     for path, value in leaf_settings(cfg, str):
         if value.startswith("~") and os.path.expanduser(value).startswith("~"):
-            issues.append(_issue(path, value, f"{value.split('/')[0]} is not a user on this machine",
+            issues.append(ConfigIssue(path, value, f"{value.split('/')[0]} is not a user on this machine",
                                  "write ~/... for your own home folder, or an absolute path"))
 
 
@@ -64,8 +64,9 @@ def check_finite(cfg, issues: list) -> None:
     frames, 1e308 overflows float32 to infinity)."""
     for path, value in float_settings(cfg):
         if not math.isfinite(value) or abs(value) > MAX_FLOAT:
-            issues.append(_issue(path, value, f"must be a finite number (not NaN or infinity) within ±{MAX_FLOAT:g}",
-                                 "give an ordinary number; README 'Settings' lists each setting's default"))
+            issues.append(ConfigIssue(path, value, f"must be a finite number (not NaN or infinity) within "
+                                      f"±{MAX_FLOAT:g}", "give an ordinary number; README 'Settings' lists each "
+                                      "setting's default"))
 
 
 def check_batch_name(name: Any, issues: list) -> None:
@@ -74,7 +75,7 @@ def check_batch_name(name: Any, issues: list) -> None:
     bad = (not text.strip() or text in (".", "..") or any(c in text for c in "/\\\0")
            or text != text.strip() or len(text) > MAX_BATCH_NAME or text.startswith("-"))
     if bad:
-        issues.append(_issue("batch_name", name, "must be a plain file name (not empty, no / or \\, not . or .., "
+        issues.append(ConfigIssue("batch_name", name, "must be a plain file name (not empty, no / or \\, not . or .., "
                              f"not starting with -, at most {MAX_BATCH_NAME} characters)",
                              "use letters, digits, - and _, e.g. batch_name=lighthouse_zoom"))
 
@@ -83,12 +84,15 @@ def check_frame_count(n_frames: int | None, setting: str, issues: list) -> int |
     """At most :data:`MAX_FRAMES`; returns the count to plan with (clamped after an error)."""
     if n_frames is None or n_frames <= MAX_FRAMES:
         return n_frames
-    issues.append(_issue(setting, n_frames, f"{n_frames} frames is more than the limit of {MAX_FRAMES}",
+    issues.append(ConfigIssue(setting, n_frames, f"{n_frames} frames is more than the limit of {MAX_FRAMES}",
                          f"render at most {MAX_FRAMES} frames per run (split a long video into runs)"))
     return 1
 
 
-def _memory_bytes(device: torch.device) -> int | None:
+def memory_bytes(device: "torch.device") -> int | None:
+    """The device's memory (CUDA) or the machine's (CPU); None when it cannot be told."""
+    import torch
+
     try:
         if device.type == "cuda" and torch.cuda.is_available():
             return torch.cuda.get_device_properties(device.index or 0).total_memory
@@ -99,60 +103,64 @@ def _memory_bytes(device: torch.device) -> int | None:
     return None
 
 
-def check_frame_size(width: int, height: int, generator: str, device: torch.device, issues: list) -> None:
-    """Each side at most :data:`MAX_SIDE`, and the frame's working memory within the device's memory."""
+def check_frame_sides(width: int, height: int, issues: list) -> bool:
+    """Each side at most :data:`MAX_SIDE`; False when one is larger."""
     for name, value in (("width", width), ("height", height)):
         if value > MAX_SIDE:
-            issues.append(_issue(name, value, f"must be at most {MAX_SIDE} pixels (H.264's largest frame)",
-                                 f"set {name} to e.g. 1280, or render tiles separately"))
+            issues.append(ConfigIssue(name, value, f"must be at most {MAX_SIDE} pixels (H.264's largest frame)",
+                                      f"set {name} to e.g. 1280, or render tiles separately"))
+    return width <= MAX_SIDE and height <= MAX_SIDE
+
+
+def check_frame_memory(width: int, height: int, generator: str, have: int | None, device: str, issues: list) -> None:
+    """The frame's working memory within the device's (``have`` bytes, None: unknown)."""
     if width > MAX_SIDE or height > MAX_SIDE:
         return
     need = width * height * BYTES_PER_PIXEL.get(generator, BYTES_PER_PIXEL["diffusion"])
-    have = _memory_bytes(device)
     if have is not None and need > have:
-        issues.append(_issue("width", f"{width}x{height}", f"a {width}x{height} frame needs about "
-                             f"{need / 2**30:.1f} GiB with {generator} and {device} has {have / 2**30:.1f} GiB",
-                             "lower width and height (DD renders 1280x768), or use a device with more memory"))
+        issues.append(ConfigIssue("width", f"{width}x{height}", f"a {width}x{height} frame needs about "
+                                  f"{need / 2**30:.1f} GiB with {generator} and {device} has {have / 2**30:.1f} GiB",
+                                  "lower width and height (DD renders 1280x768), or use a device with more memory"))
 
 
-def check_device_available(setting_value: str, device: torch.device, issues: list) -> None:
+def check_device_available(setting_value: str, device: "torch.device", issues: list) -> None:
     """A device type torch knows but this machine lacks (mps, xpu, ...), meta (no data), a CUDA index too high."""
+    import torch
+
     kind = device.type
     if kind == "cpu" or (kind == "cuda" and not torch.cuda.is_available()):  # the latter is reported already
         return
     if kind == "meta":
-        issues.append(_issue("device", setting_value, "the meta device holds no data and cannot render",
+        issues.append(ConfigIssue("device", setting_value, "the meta device holds no data and cannot render",
                              "use device=auto, cpu or cuda"))
         return
     if kind == "cuda":
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            issues.append(_issue("device", setting_value, f"this machine has {count} CUDA device(s) "
+            issues.append(ConfigIssue("device", setting_value, f"this machine has {count} CUDA device(s) "
                                  f"(cuda:0..cuda:{count - 1})", "use device=cuda:0 or device=auto"))
         return
     backend = getattr(torch.backends, kind, None) or getattr(torch, kind, None)
     available: Callable[[], bool] | None = getattr(backend, "is_available", None)
     if available is None or not available():
-        issues.append(_issue("device", setting_value, f"{kind} is not available on this machine",
+        issues.append(ConfigIssue("device", setting_value, f"{kind} is not available on this machine",
                              "use device=auto, cpu or cuda"))
 
 
 def check_steps(steps: int, setting: str, issues: list) -> None:
     """A step count DD's respacing can make (``ddimN`` out of ``1000//N*N`` diffusion steps)."""
-    from render.diffusion.schedule import DiffusionSchedule
-
     if not 1 <= steps <= MAX_STEPS:
         return  # below 1 is reported by the diffusion plan; above, below
     try:
-        DiffusionSchedule.for_steps(int(steps))
+        check_respacing(int(steps))
     except ValueError as exc:
-        issues.append(_issue(setting, steps, f"the sampler cannot make {steps} step(s) ({exc})",
+        issues.append(ConfigIssue(setting, steps, f"the sampler cannot make {steps} step(s) ({exc})",
                              "use at least 2 steps (DD uses 250)"))
 
 
 def check_step_limit(steps: int, setting: str, issues: list) -> None:
     if steps > MAX_STEPS:
-        issues.append(_issue(setting, steps, f"more than {MAX_STEPS} steps", "DD uses 250; 1000 is plenty"))
+        issues.append(ConfigIssue(setting, steps, f"more than {MAX_STEPS} steps", "DD uses 250; 1000 is plenty"))
 
 
 def check_models_dir(models_dir: str | None, issues: list) -> None:
@@ -162,17 +170,25 @@ def check_models_dir(models_dir: str | None, issues: list) -> None:
     path = Path(os.path.expanduser(str(models_dir)))
     blocked = next((p for p in (path, *path.parents) if p.exists()), None)
     if blocked is not None and not blocked.is_dir():
-        issues.append(_issue("model.models_dir", models_dir, f"{blocked} is a file, not a folder",
-                             "give a folder for the weight files, e.g. model.models_dir=~/models"))
+        issues.append(ConfigIssue("model.models_dir", models_dir, f"{blocked} is a file, not a folder",
+                                  "give a folder for the weight files, e.g. model.models_dir=~/models"))
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` is not a regular file, or None (a stat, nothing read)."""
+    if not path.exists():
+        return "file not found"
+    if not path.is_file():
+        return "is not a regular file (a folder, FIFO or device)"
+    return None
 
 
 def image_problem(path: Path) -> str | None:
     """Why ``path`` cannot be used as an image, or None: it must be a regular file that decodes fully within
     :data:`IMAGE_TIMEOUT_S` seconds and has at most :data:`MAX_IMAGE_PIXELS` pixels."""
-    if not path.exists():
-        return "file not found"
-    if not path.is_file():
-        return "is not a regular file (a folder, FIFO or device)"
+    problem = file_problem(path)
+    if problem:
+        return problem
     pool = ThreadPoolExecutor(max_workers=1)
     try:
         return pool.submit(_decode_problem, path).result(timeout=IMAGE_TIMEOUT_S)
@@ -196,8 +212,9 @@ def _decode_problem(path: Path) -> str | None:
     return None
 
 
-def check_image_prompts(prompts: Any, issues: list) -> None:
-    """Every file named in ``image_prompts`` must be a usable image (checked before the models load)."""
+def check_image_prompts(prompts: Any, issues: list, *, decode: bool = True) -> None:
+    """Every file named in ``image_prompts`` must be a usable image (checked before the models load); without
+    ``decode`` only that it is a file (the planner's check: the files are decoded when the assets are resolved)."""
     from transforms.prompts import parse_prompt
 
     for key, entries in dict(prompts or {}).items():
@@ -209,22 +226,9 @@ def check_image_prompts(prompts: Any, issues: list) -> None:
             except ValueError:
                 continue  # a bad weight: the prompt schedule reports it
             if text.startswith(("http://", "https://")):
-                continue  # fetched (once, into the URL cache) and checked by check_inputs
-            problem = image_problem(Path(text))
+                continue  # fetched (once, into the URL cache) and decoded when the assets are resolved
+            problem = (image_problem if decode else file_problem)(Path(text))
             if problem:
-                issues.append(_issue(f"image_prompts.{key}", entry, f"{text}: {problem}",
-                                     "give the path of a PNG or JPEG file (relative to where you run main.py), "
-                                     "as 'path:weight'"))
-
-
-
-def omegaconf_issue(exc: Exception):
-    """An OmegaConf error (an unresolvable ``${...}``, a value of the wrong type) as an issue naming the setting."""
-    key = getattr(exc, "full_key", None) or "config"
-    text = str(exc).split("\n    full_key:")[0].strip()
-    value = getattr(exc, "value", None)
-    if "nterpolation" in type(exc).__name__ or "nterpolation" in text:
-        fix = "write the value without ${...} (escape a literal one as \\${...}), or refer to an existing setting"
-    else:
-        fix = "give a value of the setting's type (README 'Settings' lists each one)"
-    return _issue(str(key), value, text, fix)
+                issues.append(ConfigIssue(f"image_prompts.{key}", entry, f"{text}: {problem}",
+                                      "give the path of a PNG or JPEG file (relative to where you run main.py), "
+                                      "as 'path:weight'"))

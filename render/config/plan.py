@@ -7,17 +7,19 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import torch
 
-from flow.extract import VideoInfo
+from render.config.diffusion_plan import HubClips
 from transforms.prompts import Prompt, PromptSchedule
 
 if TYPE_CHECKING:
+    import torch
+
     from audio.analysis import AudioFeatures
+    from flow.extract import VideoInfo
     from render.config.depth_plan import DepthPlan
     from render.config.diffusion_plan import DiffusionPlan
     from render.config.flow_plan import FlowPlan
-    from render.config.precision import PrecisionChoice
+    from render.config.precision import Hardware, PrecisionChoice
 
 SEED_MODULUS = 2**32
 
@@ -27,7 +29,7 @@ class VideoSource:
     """The source video as validation found it: what to extract and at which size."""
 
     path: Path
-    info: VideoInfo
+    info: "VideoInfo"
     nth: int
     n_frames: int  # frames rendered: min(max_frames, frames extracted)
     size: tuple[int, int]  # (width, height) of the render
@@ -60,8 +62,27 @@ class FrameParams:
 
 
 @dataclass(frozen=True)
+class Assets:
+    """What a run's final plan needs from outside its settings, resolved once (render/config/assets.py)."""
+
+    device: "torch.device"
+    hardware: "Hardware"
+    seed: int
+    memory: int | None = None  # bytes of the device's memory (None: unknown)
+    audio: "AudioFeatures | None" = None
+    video: "VideoInfo | None" = None
+    fetched: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
+    hub: HubClips = field(default_factory=HubClips)
+    clip_cpu_precision: Mapping[str, str] = field(default_factory=dict)  # ARCH:TAG -> what auto picks on a CPU
+    weight_sha256: Mapping[str, str] = field(default_factory=dict)  # registry key -> verified digest
+
+
+@dataclass(frozen=True)
 class RenderPlan:
-    """Every schedule evaluated over every frame, plus the frame size, rate and seed."""
+    """Every schedule evaluated over every frame, the frame size, rate and seed, and the plans of the models.
+
+    :func:`render.config.planner.plan_run` makes it from the settings alone (a draft: no device, song or source
+    video yet) and again with the resolved :class:`~render.config.assets.Assets` (the final plan a run renders)."""
 
     n_frames: int
     width: int
@@ -71,17 +92,35 @@ class RenderPlan:
     schedules: Mapping[str, np.ndarray]
     text_prompts: PromptSchedule
     image_prompts: PromptSchedule
-    device: torch.device = torch.device("cpu")
     diffusion: "DiffusionPlan | None" = None  # what the diffusion generator needs; None for the preview
     depth: "DepthPlan | None" = None  # the 3D mode's depth estimator and its files; None for other modes
     video: VideoSource | None = None  # video input: the source video and what is extracted from it
     flow: "FlowPlan | None" = None  # video input: the optical flow backend
-    audio: "AudioFeatures | None" = None  # the song's per-frame features (audio.path), muxed into the videos
     seed_offset: int = 0
     seed_stride: int = 1
-    precisions: Mapping[str, "PrecisionChoice"] = field(default_factory=dict)  # per model: value and reason
     seed_stream: bool = False  # stills (n_batches): seeded once at frame 0, later frames continue the stream
-    fetched: Mapping[str, Path] = field(default_factory=dict)  # image URLs (init_image, image prompts) -> cached files
+    precisions: Mapping[str, "PrecisionChoice"] = field(default_factory=dict)  # per model: value and reason
+    assets: Assets | None = None  # None in a draft plan
+    warnings: tuple[str, ...] = ()  # said in the log, run.json and report.html: fallbacks, floored sizes, precisions
+    notes: tuple[str, ...] = ()  # said in the log: what auto chose where that is a fine choice
+
+    @property
+    def device(self) -> "torch.device":
+        if self.assets is not None:
+            return self.assets.device
+        import torch
+
+        return torch.device("cpu")
+
+    @property
+    def audio(self) -> "AudioFeatures | None":
+        """The song's per-frame features (audio.path), muxed into the videos."""
+        return self.assets.audio if self.assets is not None else None
+
+    @property
+    def fetched(self) -> Mapping[str, Path]:
+        """Image URLs (init_image, image prompts) -> their cached files."""
+        return self.assets.fetched if self.assets is not None else MappingProxyType({})
 
     def local_image(self, text: str) -> Path:
         """Where an image setting's file is: the cached download of a URL, else the path itself."""

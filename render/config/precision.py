@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -50,17 +52,21 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def cuda_capability(device: torch.device) -> tuple[int, int]:
+def cuda_capability(device: "torch.device") -> tuple[int, int]:
+    import torch
+
     return torch.cuda.get_device_capability(device)
 
 
-def cuda_native_bf16(device: torch.device) -> bool:
+def cuda_native_bf16(device: "torch.device") -> bool:
     """True where the GPU computes bf16 natively (not through fp32 emulation)."""
+    import torch
+
     with torch.cuda.device(device):
         return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
-def probe(device: torch.device) -> Hardware:
+def probe(device: "torch.device") -> Hardware:
     """Ask the device whether it has native bf16."""
     if device.type == "cuda":
         major, minor = cuda_capability(device)

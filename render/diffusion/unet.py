@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from render.models.weights import check_state_dict, load_weights
+from render.user_error import UserError
 
 __all__ = ["UNetConfig", "UNET_CONFIGS", "UNetModel", "UNetStateDictError", "load_unet", "read_state_dict",
            "state_dict_mismatch", "timestep_embedding", "PRECISIONS"]
@@ -551,7 +552,7 @@ class UNetModel(nn.Module):
         return h.to(x.dtype).contiguous()
 
 
-class UNetStateDictError(ValueError):
+class UNetStateDictError(UserError, ValueError):
     """A state dict that does not fit the UNet config: lists the missing, unexpected and wrongly shaped keys."""
 
 

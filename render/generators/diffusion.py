@@ -21,7 +21,6 @@ import logging
 import torch
 from tqdm import tqdm
 
-from render.config.diffusion_plan import DiffusionPlan
 from render.config.plan import FrameParams, RenderPlan
 from render.diffusion.samplers import (
     EpsDenoiser,
@@ -39,22 +38,24 @@ from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0, UN
 from render.guidance.cutouts import dango_augmentations
 from render.guidance.targets import TargetBuilder, Targets, mix_targets
 from render.modes.base import FrameInit
+from render.user_error import UserError
 
 log = logging.getLogger(__name__)
 
 
-class SamplingError(RuntimeError):
+class SamplingError(UserError, RuntimeError):
     """A sample became NaN or infinite; names the frame and step."""
+
+    exit_code, resumable = 1, True
 
 
 class DiffusionGenerator:
-    def __init__(self, networks: Networks, plan: RenderPlan, diffusion: DiffusionPlan, mode_name: str, *,
-                 progress: bool = True, on_step: StepHook | None = None):
+    def __init__(self, networks: Networks, plan: RenderPlan, mode_name: str, *, progress: bool = True,
+                 on_step: StepHook | None = None):
+        diffusion = plan.diffusion
         model = diffusion.model
         self.model, self.plan, self.diffusion, self.progress = model, plan, diffusion, progress
         self.on_step = on_step
-        self.perceptors = list(networks.perceptors)  # also what the run's CLIP similarity is measured with
-        self.weight_files = dict(networks.files)  # what was loaded, for the run record
         self.schedule = DiffusionSchedule.for_steps(model.steps)
         self.denoiser = EpsDenoiser(networks.unet, self.schedule, clip_denoised=model.clip_denoised)
         self.guidance = ClipGuidance(

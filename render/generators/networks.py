@@ -12,11 +12,18 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from render.config.diffusion_plan import CUSTOM, TINY, DiffusionPlan, custom_unet_config
+from render.config.diffusion_plan import (
+    CUSTOM,
+    LPIPS_FILE,
+    TINY,
+    DiffusionPlan,
+    custom_unet_config,
+)
 from render.config.precision import PrecisionChoice
 from render.diffusion.secondary import SecondaryDiffusionImageNet2
 from render.diffusion.unet import UNET_CONFIGS, UNetConfig, UNetModel, load_unet
-from render.guidance.clip_models import ClipPerceptor, ClipSpec, load_clip
+from render.guidance.clip_models import ClipPerceptor, load_clip
+from render.guidance.clip_spec import ClipSpec
 from render.guidance.lpips_loss import build_lpips
 from render.models import openclip_files, registry
 from render.models.download import ensure
@@ -64,9 +71,7 @@ def load_networks(plan: DiffusionPlan, device: torch.device, precisions: Mapping
     secondary = _secondary(tiny, files) if model.use_secondary_model else None
     perceptors = [load_clip(spec, _clip_file(spec, files), device, precisions[f"clip {spec.name}"].value)
                   for spec in map(ClipSpec.parse, model.clip_models)]
-    lpips = None
-    if model.frames_scale or model.init_scale:
-        lpips = build_lpips(None if tiny else files.get("vgg16"), device)
+    lpips = build_lpips(None if tiny else files[LPIPS_FILE], device) if plan.lpips else None
     unet = unet.to(device)
     if secondary is not None:
         secondary = secondary.to(device)

@@ -7,7 +7,6 @@ architecture with seeded random weights, no file). Every model uses OpenAI's tok
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import open_clip
@@ -15,42 +14,17 @@ import torch
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 from torch import nn
 
+from render.guidance.clip_spec import (  # noqa: F401
+    TINY_CLIPS,
+    ClipModelError,
+    ClipSpec,
+    vision_cpu_precision,
+)
 from render.guidance.cutouts import clip_normalize
 from render.guidance.fast_clip import set_vision_precision
 from render.models.weights import WeightFileError, load_failure
 
-TINY_CLIPS = {
-    # name: (vision cfg, embed dim); ViT and ResNet variants so both vision towers are exercised offline
-    "tiny-vit-32": (dict(image_size=64, layers=2, width=64, patch_size=32, head_width=32), 32),
-    "tiny-vit-16": (dict(image_size=64, layers=2, width=64, patch_size=16, head_width=32), 32),
-    "tiny-rn": (dict(image_size=64, layers=(1, 1, 1, 1), width=16, head_width=16), 32),
-}
 TINY_TEXT = dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=2)
-
-
-class ClipModelError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    arch: str
-    tag: str
-
-    @classmethod
-    def parse(cls, name: str) -> "ClipSpec":
-        arch, sep, tag = str(name).partition(":")
-        if not sep or not arch or not tag:
-            raise ClipModelError(f"CLIP model {name!r} must be written ARCH:TAG, e.g. ViT-B-32:openai")
-        return cls(arch, tag)
-
-    @property
-    def name(self) -> str:
-        return f"{self.arch}:{self.tag}"
-
-    @property
-    def is_tiny(self) -> bool:
-        return self.arch in TINY_CLIPS
 
 
 class ClipPerceptor(nn.Module):
@@ -85,18 +59,11 @@ class ClipPerceptor(nn.Module):
 
 
 def auto_cpu_precision(spec: ClipSpec) -> str:
-    """The image encoder's precision that ``clip_precision=auto`` picks on CPU, measured per architecture (see
-    benchmarks/README.md, "bench_step.py"): bf16 where the weights can be used as GEMM/convolution operands in bf16
-    without a cast per call, i.e. ViTs that :class:`~render.guidance.fast_clip.VisionTransformerEncoder` runs and
-    ModifiedResNets (channels-last); fp32 for anything else (open_clip's own bf16 ViT forward is slower than fp32)."""
-    vision = TINY_CLIPS[spec.arch][0] if spec.is_tiny else (open_clip.get_model_config(spec.arch) or {}).get(
-        "vision_cfg", {})
-    if isinstance(vision.get("layers"), (tuple, list)):
-        return "bf16"  # ModifiedResNet
-    unsupported = ("timm_model_name", "hf_model_name", "attentional_pool", "final_ln_after_pool", "ls_init_value")
-    if any(vision.get(key) for key in unsupported) or vision.get("pool_type", "tok") != "tok":
-        return "fp32"
-    return "bf16" if vision.get("patch_size") else "fp32"
+    """The image encoder's precision that ``clip_precision=auto`` picks on CPU (:func:`vision_cpu_precision` of the
+    architecture's vision config)."""
+    if spec.is_tiny:
+        return vision_cpu_precision(TINY_CLIPS[spec.arch][0])
+    return vision_cpu_precision((open_clip.get_model_config(spec.arch) or {}).get("vision_cfg", {}))
 
 
 def build_tiny_clip(arch: str, seed: int = 0) -> CLIP:

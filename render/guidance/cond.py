@@ -24,9 +24,14 @@ from render.diffusion.samplers import EpsDenoiser
 from render.diffusion.schedule import DiffusionSchedule
 from render.diffusion.secondary import alpha_sigma_to_t
 from render.guidance.clip_models import ClipPerceptor
-from render.guidance.cut_schedules import schedule_index
+from render.guidance.cut_schedules import CutSchedules, schedule_index
 from render.guidance.cutouts import MakeCutoutsDango
-from render.guidance.losses import range_loss, saturation_loss, spherical_dist_loss, tv_loss
+from render.guidance.losses import (
+    range_loss,
+    saturation_loss,
+    spherical_dist_loss,
+    tv_loss,
+)
 from render.guidance.targets import Targets
 
 log = logging.getLogger(__name__)
@@ -42,17 +47,6 @@ class GuidanceSettings:
     cutn_batches: int = 4
     clamp_grad: bool = True
     clamp_max: float = 0.05
-
-
-@dataclass(frozen=True)
-class CutSchedules:
-    overview: np.ndarray  # 1000 ints each; index 0 is the noisiest step
-    innercut: np.ndarray
-    ic_pow: np.ndarray
-    icgray_p: np.ndarray
-
-    def at(self, k: int) -> tuple[int, int, float, float]:
-        return int(self.overview[k]), int(self.innercut[k]), float(self.ic_pow[k]), float(self.icgray_p[k])
 
 
 @dataclass

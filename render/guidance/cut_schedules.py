@@ -7,6 +7,7 @@ The result must have exactly 1000 entries, indexed by ``1000 - (int(model_time) 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,3 +76,14 @@ def _term_values(term: str) -> list[float]:
 def schedule_index(model_time: float) -> int:
     """DD's index into a cut schedule for the network's timestep (0 is the noisiest step)."""
     return SCHEDULE_LENGTH - (int(model_time) + 1)
+
+
+@dataclass(frozen=True)
+class CutSchedules:
+    overview: np.ndarray  # 1000 ints each; index 0 is the noisiest step
+    innercut: np.ndarray
+    ic_pow: np.ndarray
+    icgray_p: np.ndarray
+
+    def at(self, k: int) -> tuple[int, int, float, float]:
+        return int(self.overview[k]), int(self.innercut[k]), float(self.ic_pow[k]), float(self.icgray_p[k])

@@ -30,6 +30,7 @@ from render.models.registry import (
     vouched_file,
     write_sidecar,
 )
+from render.user_error import UserError
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _RETRYABLE = (TimeoutError, ConnectionError, http.client.IncompleteRead)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """Every URL of a file failed; the message lists each URL and why."""
 
     def __init__(self, file: ModelFile, target: Path, failures: list[tuple[str, str]]):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from render.user_error import UserError
+
 KINDS = ("diffusion", "secondary", "clip", "lpips", "depth", "flow")
 MODELS_DIR_ENV = "DISCO_ANIM_MODELS"
 SHA256_ENV_PREFIX = "DISCO_ANIM_SHA256_"  # + the key: the digest the user vouches for when none is published
@@ -46,7 +48,7 @@ class ModelFile:
             raise ValueError(f"model file {self.key!r}: filename must be a plain file name, got {self.filename!r}")
 
 
-class ChecksumMismatch(RuntimeError):
+class ChecksumMismatch(UserError, RuntimeError):
     """A file on disk is not the file the registry describes."""
 
     def __init__(self, path: Path, file: ModelFile, actual: str, size: int | None = None):
@@ -79,7 +81,7 @@ def sha256_env_var(file: ModelFile) -> str:
     return SHA256_ENV_PREFIX + re.sub(r"[^0-9A-Za-z]", "_", file.key).upper()
 
 
-class UnverifiedModelFile(RuntimeError):
+class UnverifiedModelFile(UserError, RuntimeError):
     """A registry file whose full sha256 is not published (``ModelFile.sha256_unpublished``) and which the user has not
     vouched for with ``$DISCO_ANIM_SHA256_<KEY>`` (or gave a value there that is not a sha256 starting with the
     file's prefix): it is neither downloaded nor used."""
@@ -103,7 +105,7 @@ class UnverifiedModelFile(RuntimeError):
         super().__init__(f"{self.path}: {self.problem}\n    fix: {self.fix}")
 
 
-class MissingModelFiles(FileNotFoundError):
+class MissingModelFiles(UserError, FileNotFoundError):
     """Model files that are not on disk and could not be downloaded; the message says how to get each one."""
 
     def __init__(self, files: list[ModelFile], models_dir: Path, reasons: Mapping[str, str] | None = None):

@@ -11,12 +11,13 @@ import open_clip
 from open_clip import pretrained as oc_pretrained
 
 from render.models import registry
+from render.user_error import UserError
 
 SUBDIR = "open_clip"
 HF_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's hub defaults
 
 
-class OpenClipDownloadFailed(FileNotFoundError):
+class OpenClipDownloadFailed(UserError, FileNotFoundError):
     """A CLIP model open_clip knows could not be fetched; the message names the file and where it comes from."""
 
 

@@ -13,13 +13,15 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from render.user_error import UserError
+
 DEFAULT_CACHE = Path("~/.cache/disco-anim/images")
 DEFAULT_MAX_MB = 50.0
 DEFAULT_TIMEOUT_S = 30.0
 _CHUNK = 1 << 16
 
 
-class UrlFetchError(RuntimeError):
+class UrlFetchError(UserError, RuntimeError):
     """A URL that could not be fetched: says which, and why (offline, refused, too large, too slow)."""
 
     def __init__(self, url: str, reason: str):

@@ -10,9 +10,10 @@ from typing import Any
 import torch
 
 from render.models.registry import REGISTRY
+from render.user_error import UserError
 
 
-class WeightFileError(RuntimeError):
+class WeightFileError(UserError, RuntimeError):
     """A weight file on disk that cannot be used; the message says how to get a good copy."""
 
     def __init__(self, path: Path, problem: str):

@@ -40,6 +40,10 @@ class AnimationMode(Protocol):
 
     def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor: ...
 
+    def warp_image(self, image: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        """Any image moved by the frame's step (the camera's; video input: the source's optical flow)."""
+        ...
+
     def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, "np.ndarray"]: ...
 
     def state_dict(self) -> dict: ...
@@ -66,8 +70,12 @@ class FrameZeroWrapper:
         self.inner = inner
         self.frame_zero: torch.Tensor | None = None  # uint8 (1,3,H,W)
 
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)  # the mode's own extras (e.g. video input's flows for the exports)
+    @property
+    def state(self):
+        return self.inner.state
+
+    def warp_image(self, image: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        return self.inner.warp_image(image, params)
 
     def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
         saved = self.inner.commit(frame, params)

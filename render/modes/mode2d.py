@@ -14,6 +14,9 @@ class StillMode(ChainedMode):
     def prepare(self, params: FrameParams) -> FrameInit:
         return FrameInit(self.first_init(params))
 
+    def warp(self, previous: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        return previous  # no camera
+
 
 class Mode2D(ChainedMode):
     """Disco Diffusion's 2D mode: translate, then rotate and zoom about the centre, edges wrapping."""

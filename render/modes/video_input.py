@@ -124,6 +124,12 @@ class VideoMode:
         self.state.previous = frame
         return frame
 
+    def warp_image(self, image: torch.Tensor, params: FrameParams) -> torch.Tensor:
+        """Any image carried along the source's optical flow into this frame (as it is without flow)."""
+        if params.frame == 0 or self.flows is None:
+            return image
+        return from_uint8(self.flows.carry(to_uint8(image), params.frame, None)[0], image.device)
+
     def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
         extras, self._extras = self._extras, {}
         return extras

@@ -9,15 +9,21 @@ from pathlib import Path
 
 from render.config.plan import RenderPlan
 from render.config.schema import Config
-from render.output.ffmpeg import mux_audio, stitch_side_by_side, stitch_smooth, stitch_video
+from render.output.ffmpeg import (
+    mux_audio,
+    stitch_side_by_side,
+    stitch_smooth,
+    stitch_video,
+)
 from render.run.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 BLEND_EXPORTS = {"optical_flow": ("flow_blend", "_flow"), "linear": ("linear_blend", "_blend")}
 
 
-def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Path:
-    """Encode every video of the run; returns the main one."""
+def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, flows=None) -> Path:
+    """Encode every video of the run; returns the main one. ``flows``: video input's source flows (the optical-flow
+    blend export carries frames along them)."""
     encode = dict(fps=plan.fps, crf=settings.output.crf, preset=settings.output.preset.value)
     video = stitch_video(run.frames_dir, run.video_path, **encode)
     made = [video, *smooth_exports(settings, plan, run, encode)]
@@ -29,8 +35,8 @@ def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, mode) -> Pat
             from render.modes.video_input import blend_exports
 
             folder, suffix = BLEND_EXPORTS[blend]
-            flows = getattr(mode, "flows", None) if blend == "optical_flow" else None
-            frames = blend_exports(run.frames_dir, run.root / folder, plan.n_frames, flows)
+            carried = flows if blend == "optical_flow" else None
+            frames = blend_exports(run.frames_dir, run.root / folder, plan.n_frames, carried)
             made.append(stitch_video(frames, _sibling(run, suffix), **encode))
     length = plan.n_frames / plan.fps
     if settings.audio.path:  # the song wins over a source video's own sound

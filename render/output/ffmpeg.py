@@ -7,8 +7,10 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from render.user_error import UserError
 
-class VideoError(RuntimeError):
+
+class VideoError(UserError, RuntimeError):
     pass
 
 

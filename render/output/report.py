@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from render.config.presets import preset_defaults
-from render.output.pages import badge, esc, href, key_values, number, page, setting_value, write_page
+from render.output.pages import (
+    badge,
+    esc,
+    href,
+    key_values,
+    number,
+    page,
+    setting_value,
+    write_page,
+)
 from render.run.record import FrameTiming, RunRecord
 from render.run.resume import flatten, resume_command
 

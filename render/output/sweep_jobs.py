@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from render.output.pages import setting_value
+from render.user_error import UserError
 
 # Metrics shown first, in this order (others follow as they appear in run.json); "auto" ranking uses the first two.
 METRIC_ORDER = ("clip_similarity", "flicker", "color_drift_mean", "color_drift_std")
@@ -21,7 +22,7 @@ IGNORED_SETTINGS = frozenset({"resume"})
 _LOG_RECORD = re.compile(r"^\[[^\]]*\]\[[^\]]*\]\[(?P<level>[A-Z]+)\] - (?P<message>.*)$")
 
 
-class SweepError(Exception):
+class SweepError(UserError, Exception):
     """A sweep directory or a ranking option that cannot be summarised; the message says what to change."""
 
 

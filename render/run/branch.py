@@ -10,65 +10,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from render.config.plan import RenderPlan
-from render.run.checkpoint import Checkpoints, FrameState
-from render.run.resume import STATE_DIR, ResumeError, changed_keys, output_relevant
+from render.run.checkpoint import Checkpoints
+from render.run.resume import STATE_DIR, ResumeError
 
 RETAINED = "retained"
 NOT_PER_FRAME = {STATE_DIR, RETAINED, ".hydra"}
 REMADE = (".mp4", ".gif")  # the videos and previews, made again at the end
-
-
-@dataclass(frozen=True)
-class Branch:
-    frame: int  # the first frame rendered anew
-    changed: list[str]  # the settings that differ from the run's (output-relevant ones)
-    retain: bool
-
-
-def branch_state(checkpoints: Checkpoints, frame: int, finished: int) -> FrameState | None:
-    """Frame ``frame - 1``'s state (None for a branch at frame 0); named errors for a frame that cannot be one."""
-    if frame < 0:
-        raise ResumeError(f"resume_from={frame}: a branch starts at a frame number, 0 or more\n    fix: "
-                          f"resume_from=<frame>, at most {finished + 1} (the frame after the last finished one)")
-    if frame > finished + 1:
-        raise ResumeError(f"resume_from={frame} is past the run's last finished frame ({finished})\n    fix: "
-                          f"branch at frame {finished + 1} or earlier, or resume without resume_from to continue")
-    if frame == 0:
-        return None
-    path = checkpoints.path(frame - 1)
-    if not path.is_file():
-        starts = [0] + [f + 1 for f in checkpoints.frames() if f + 1 <= finished + 1]
-        raise ResumeError(f"resume_from={frame}: the state of frame {frame - 1} was not kept (output.keep_states "
-                          f"keeps only the newest states)\n    fix: branch at one of the frames "
-                          f"{', '.join(map(str, starts))}; keep output.keep_states=null in runs you will branch")
-    return checkpoints.read(path)
-
-
-def branch_of(frame: int, saved: dict, current: dict, retain: bool) -> Branch:
-    return Branch(frame, changed_keys(output_relevant(saved), output_relevant(current)), retain)
-
-
-def check_branch_plan(old: RenderPlan, new: RenderPlan, saved: dict, current: dict, branch: Branch) -> None:
-    """A branch keeps the frame size and the mode, and leaves a frame to render."""
-    mode = tuple(getattr(m, "value", m) for m in (saved.get("animation", {}).get("mode"),
-                                                    current.get("animation", {}).get("mode")))
-    if mode[0] != mode[1]:
-        raise ResumeError(f"resume_from={branch.frame}: animation.mode {mode[0]} -> {mode[1]}; the frames kept "
-                          f"and their states are of the {mode[0]} mode\n    fix: keep animation.mode={mode[0]}, or "
-                          f"start a new run")
-    if (old.width, old.height) != (new.width, new.height):
-        raise ResumeError(f"resume_from={branch.frame}: the frame size {old.width}x{old.height} -> "
-                          f"{new.width}x{new.height}; the frames kept are {old.width}x{old.height}\n    fix: keep "
-                          f"width={old.width} height={old.height}, or start a new run (output.upscale enlarges "
-                          f"the video)")
-    if branch.frame >= new.n_frames:
-        raise ResumeError(f"resume_from={branch.frame}: the run has {new.n_frames} frames, so nothing is left to "
-                          f"render from there\n    fix: branch at a frame below {new.n_frames}, or give more "
-                          f"frames (animation.max_frames)")
 
 
 def set_aside(root: Path, frame: int, retain: bool, checkpoints: Checkpoints) -> Path | None:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from render.disk.atomic import atomic_open
+from render.user_error import UserError
 
 log = logging.getLogger(__name__)
 MAGIC = b"DISCO-ANIM-STATE 1\n"
@@ -35,7 +36,7 @@ BLOB_MIN_BYTES = 1 << 16  # smaller tensors (the RNG states) stay inside the sta
 BLOBS = "blobs"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     pass
 
 

@@ -7,10 +7,12 @@ import os
 import shlex
 from pathlib import Path
 
+from render.user_error import UserError
+
 LOCK_NAME = ".lock"
 
 
-class RunLocked(RuntimeError):
+class RunLocked(UserError, RuntimeError):
     """Another live process is rendering this run folder."""
 
     def __init__(self, run_dir: Path, pid: int | None):

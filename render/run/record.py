@@ -8,17 +8,19 @@ import json
 import platform
 import resource
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from render.config.diffusion_plan import CUSTOM
 from render.disk.atomic import atomic_open
 from render.models import registry
+
+if TYPE_CHECKING:
+    import torch
 
 PACKAGES = ("torch", "torchvision", "numpy", "hydra-core", "omegaconf", "open_clip_torch", "timm", "lpips",
             "opencv-python-headless", "imageio-ffmpeg", "pillow", "scipy", "librosa", "scikit-image", "disco-anim")
@@ -57,7 +59,8 @@ class RunRecord:
 
     def update_memory(self) -> None:
         self.peak_rss_mb = max(self.peak_rss_mb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch = sys.modules.get("torch")  # no GPU memory was used when torch was never imported
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
             self.peak_gpu_mb = torch.cuda.max_memory_allocated() / 2**20
 
     def write(self, path: Path) -> None:
@@ -110,7 +113,9 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def describe_device(device: torch.device) -> str:
+def describe_device(device: "torch.device") -> str:
+    import torch
+
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
@@ -130,6 +135,6 @@ def model_file_entries(files: dict[str, Path]) -> dict[str, dict[str, str | None
     return entries
 
 
-def new_record(config: dict, device: torch.device, code_dir: Path) -> RunRecord:
+def new_record(config: dict, device: "torch.device", code_dir: Path) -> RunRecord:
     return RunRecord(config=config, git_commit=git_commit(code_dir), packages=package_versions(),
                      device=describe_device(device))

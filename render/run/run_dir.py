@@ -10,6 +10,7 @@ import numpy as np
 
 from render.disk.atomic import atomic_open
 from render.disk.images import save_png_atomic
+from render.user_error import UserError
 
 
 class RunDir:
@@ -46,7 +47,7 @@ class RunDir:
             fh.write(text)
 
 
-class DiskFull(OSError):
+class DiskFull(UserError, OSError):
     """The disk filled up while the run wrote ``path``; every finished frame before it is intact."""
 
     def __init__(self, path: Path | str | None, need_bytes: int, free_bytes: int, run_dir: Path, done: int):

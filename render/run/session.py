@@ -4,119 +4,26 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from render.config.plan import RenderPlan
 from render.config.precision import describe as describe_precisions
-from render.config.schema import Config
-from render.config.validate import check_inputs, to_settings
 from render.disk.images import load_image
 from render.modes.base import AnimationMode, FrameZeroWrapper
-from render.run.branch import Branch, branch_of, branch_state, check_branch_plan, set_aside
+from render.run.branch import set_aside
 from render.run.checkpoint import Checkpoints, FrameState, restore_rng, rng_state
 from render.run.loop import FrameDone
 from render.run.record import FrameTiming, RunRecord, model_file_entries, new_record
-from render.run.resume import (
-    STATE_DIR,
-    ResumeError,
-    check_compatible,
-    check_done_frames_unchanged,
-    config_hash,
-    effective_config,
-    read_saved_config,
-)
+from render.run.resume import STATE_DIR, Branch, ResumePoint, check_plans, config_hash
 from render.run.run_dir import RunDir
 from render.run.signals import GracefulStop
 
 log = logging.getLogger(__name__)
 CODE_DIR = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class ResumePoint:
-    state: FrameState | None  # the last finished frame's (None: a branch at frame 0)
-    saved_config: dict  # the run's config as it was saved
-    record: RunRecord | None
-    branch: Branch | None = None
-
-
-def finished_state(run_dir: Path, checkpoints: Checkpoints) -> FrameState | None:
-    """The newest intact state whose frame and every frame before it have their PNGs; None when there is none (a
-    finished frame's PNG missing with no kept state older than it: the run starts again from frame 0)."""
-    state = checkpoints.latest()
-    if state is None:
-        return None
-    missing = first_missing_frame(run_dir, state.frame)
-    if missing is not None:
-        state = checkpoints.latest(before=missing)
-        log.warning("%s: frame %d's PNG is missing; re-rendering from frame %d", run_dir, missing,
-                    0 if state is None else state.frame + 1)
-    return state
-
-
-def _read_record(run_dir: Path) -> RunRecord | None:
-    path = run_dir / "run.json"
-    return RunRecord.read(path) if path.is_file() else None
-
-
-def load_resume_point(run_dir: Path) -> ResumePoint | None:
-    """The run's saved config and newest finished state, or None when it has not finished a frame yet."""
-    saved = OmegaConf.to_container(read_saved_config(run_dir))
-    state = finished_state(run_dir, Checkpoints(run_dir / STATE_DIR))
-    if state is None:
-        return None
-    record = _read_record(run_dir)
-    if state.config_hash != config_hash(saved) and not branch_begun(record, state, saved):
-        raise ResumeError(f"{run_dir}/config.yaml does not match the settings its state was made with; was it "
-                          f"edited? Restore it, or start a new run.")
-    return ResumePoint(state, saved, record)
-
-
-def branch_begun(record: RunRecord | None, state: FrameState, saved: dict) -> bool:
-    """A branch at the frame after ``state`` wrote the new config.yaml and stopped before its first frame."""
-    return record is not None and any(b.get("frame") == state.frame + 1 and b.get("config_hash") ==
-                                      config_hash(saved) for b in record.branches)
-
-
-def load_branch_point(run_dir: Path, frame: int, current: dict, retain: bool) -> ResumePoint:
-    """Frame ``frame - 1``'s state and what the branch changes; named errors for a frame that cannot be one."""
-    saved = OmegaConf.to_container(read_saved_config(run_dir))
-    checkpoints = Checkpoints(run_dir / STATE_DIR)
-    finished = finished_state(run_dir, checkpoints)
-    state = branch_state(checkpoints, frame, -1 if finished is None else finished.frame)
-    return ResumePoint(state, saved, _read_record(run_dir), branch_of(frame, saved, current, retain))
-
-
-def first_missing_frame(run_dir: Path, last: int) -> int | None:
-    """The first of frames ``0..last`` whose PNG is not in ``frames/``, or None."""
-    frames = run_dir / "frames"
-    return next((f for f in range(last + 1) if not (frames / f"{f:05d}.png").is_file()), None)
-
-
-def resume_config(composed: DictConfig, run_dir: Path, overrides: Iterable[str]) -> tuple[DictConfig,
-                                                                                         ResumePoint | None]:
-    """The config to render with: the run's own when resuming (changes that alter frames refused), or the run's
-    plus this command's changes when branching (``resume_from``)."""
-    branch_at = composed.get("resume_from")
-    if not composed.get("resume"):
-        if branch_at is not None:
-            raise ResumeError(f"resume_from={branch_at} branches a run, but no run is given\n    fix: name it: "
-                              f"python main.py resume=<run dir> resume_from={branch_at} <changed settings>")
-        return composed, None
-    saved = read_saved_config(run_dir)
-    effective = effective_config(composed, saved, overrides)
-    if branch_at is not None:
-        current = OmegaConf.to_container(effective)
-        return effective, load_branch_point(run_dir, int(branch_at), current, bool(composed.get("resume_retain")))
-    point = load_resume_point(run_dir)
-    if point is not None:
-        check_compatible(point.saved_config, OmegaConf.to_container(effective))
-    return effective, point
 
 
 def adopt_frame_zero(mode: AnimationMode, frame_zero: Path, width: int, height: int) -> None:
@@ -154,16 +61,9 @@ class RunSession:
         return 0 if self.point is None or self.point.state is None else self.point.state.frame + 1
 
     def check_plan(self) -> None:
-        """When resuming: frames already made must keep their parameters under the (possibly longer) plan; when
-        branching: the size and mode stay, and a frame is left to render."""
-        if self.point is None:
-            return
-        saved = OmegaConf.merge(OmegaConf.structured(Config), self.point.saved_config)
-        old_plan = check_inputs(to_settings(saved), quiet=True)
-        if self.point.branch is not None:
-            check_branch_plan(old_plan, self.plan, self.point.saved_config, self.config, self.point.branch)
-        else:
-            check_done_frames_unchanged(old_plan, self.plan, self.point.state.frame)
+        """When resuming or branching: the plans agree on what is kept (render/run/resume.py ``check_plans``)."""
+        if self.point is not None:
+            check_plans(self.point, self.plan, self.config)
 
     def begin(self, mode: AnimationMode, model_files: dict[str, Path]) -> None:
         """Before the first frame (the models are built): a branch sets the replaced frames aside, then the config,
@@ -235,4 +135,4 @@ class RunSession:
             raise
 
 
-__all__ = ["ResumePoint", "RunSession", "resume_config", "ResumeError"]
+__all__ = ["RunSession", "adopt_frame_zero"]

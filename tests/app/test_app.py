@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import ROOT, TINY
 from PIL import Image
 
-from conftest import ROOT, TINY
 from render.app import render_animation
 from render.output.ffmpeg import probe_video
 from transforms.camera3d import warp3d

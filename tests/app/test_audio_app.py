@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY
+from support import click_times, click_track, streams
 
 from audio.analysis import load_audio
-from conftest import TINY
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.output.ffmpeg import probe_video
-from support import click_times, click_track, streams
 
 BPM, SECONDS, FPS = 120, 15.0, 12
 
@@ -27,7 +29,7 @@ def song_args(song, tmp_path, *extra):
 
 
 def test_beat_drives_zoom_on_the_click_frames(compose_config, song, tmp_path):
-    plan = check_inputs(to_settings(compose_config(*song_args(song, tmp_path))))
+    plan = plan_and_resolve(to_settings(compose_config(*song_args(song, tmp_path))))
     assert plan.audio.bpm == pytest.approx(BPM, rel=0.02)
     zoom = plan.schedules["animation.zoom"]
     peaks = np.flatnonzero(np.isclose(zoom, 1.04))
@@ -55,14 +57,14 @@ def test_unreadable_song_is_a_named_error(compose_config, tmp_path):
     bad = tmp_path / "song.mp3"
     bad.write_bytes(b"not audio" * 100)
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config(*song_args(bad, tmp_path))))
+        plan_and_resolve(to_settings(compose_config(*song_args(bad, tmp_path))))
     assert "audio.path" in str(err.value)
 
 
 def test_max_frames_auto_takes_the_length_of_the_song(compose_config, song, tmp_path):
     cfg = compose_config(*song_args(song, tmp_path, "animation.max_frames=auto", "audio.offset=10.0",
                                     "output.previews=false", "output.quality=false"))
-    plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     assert plan.n_frames == 60  # the 5 s left of the song after the offset, at 12 fps
     result = render_animation(cfg, tmp_path / "run", progress=False)  # a preview run: beat sync in seconds
     assert probe_video(result.video).frames == 60
@@ -74,7 +76,7 @@ def test_max_frames_auto_takes_the_length_of_the_song(compose_config, song, tmp_
                                             ("2.5", "whole number"), ("0", "at least 1")])
 def test_bad_max_frames_is_a_named_error(compose_config, value, problem):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("animation=2d_zoom", f"animation.max_frames={value}")))
+        plan_and_resolve(to_settings(compose_config("animation=2d_zoom", f"animation.max_frames={value}")))
     assert "animation.max_frames" in str(err.value) and problem in str(err.value)
 
 
@@ -83,7 +85,7 @@ def test_schedules_plot_shows_the_song(compose_config, song, tmp_path):
 
     from render.output.plots import plot_schedules
 
-    plan = check_inputs(to_settings(compose_config(*song_args(song, tmp_path))))
+    plan = plan_and_resolve(to_settings(compose_config(*song_args(song, tmp_path))))
     schedules = {"animation.zoom": plan.schedules["animation.zoom"]}
     plain = plot_schedules(schedules, tmp_path / "plain.png", fps=FPS)
     with_song = plot_schedules(schedules, tmp_path / "song.png", fps=FPS, audio=plan.audio)
@@ -94,7 +96,7 @@ def test_schedules_plot_shows_the_song(compose_config, song, tmp_path):
 def test_keys_in_beats_for_schedules_and_prompts(compose_config, song, tmp_path):
     cfg = compose_config(*song_args(song, tmp_path, 'animation.zoom="0b: (1.0), 4b: (1.1)"',
                                     "text_prompts={0: [a calm sea], 8b: [a storm]}"))
-    plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     first = int(np.floor(click_times(BPM, SECONDS)[0] * FPS))
     frames_per_beat = FPS * 60 / BPM  # 6
     assert plan.text_prompts.change_frames == pytest.approx((first + 8 * frames_per_beat,), abs=1)
@@ -106,5 +108,5 @@ def test_keys_in_beats_for_schedules_and_prompts(compose_config, song, tmp_path)
 
 def test_keys_in_beats_without_a_song_are_a_named_error(compose_config):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("animation=2d_zoom", 'animation.zoom="0: (1.0), 16b: (1.1)"')))
+        plan_and_resolve(to_settings(compose_config("animation=2d_zoom", 'animation.zoom="0: (1.0), 16b: (1.1)"')))
     assert "animation.zoom" in str(err.value) and "set audio.path" in str(err.value)

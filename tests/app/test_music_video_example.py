@@ -5,15 +5,17 @@ import re
 
 import numpy as np
 import pytest
+from conftest import CONF_DIR, ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-
-from conftest import CONF_DIR, ROOT
-from render.app import render_animation
-from render.config.presets import register_configs
-from render.config.validate import ConfigErrors, check_inputs, to_settings
-from render.output.ffmpeg import probe_video
 from support import click_times, click_track
+
+from render.app import render_animation
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.presets import register_configs
+from render.config.settings import to_settings
+from render.output.ffmpeg import probe_video
 
 BPM, SECONDS = 120, 15.0
 FAST = ["model=tiny", "generator=preview", "depth=tiny", "width=128", "height=64", "seed=7",
@@ -44,7 +46,7 @@ def test_readme_shows_the_example_file_verbatim():
 
 def test_the_example_follows_the_song(song, tmp_path):
     cfg = compose_example(f"audio.path={song}", f"audio.cache_dir={tmp_path / 'cache'}", *FAST)
-    plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     assert plan.n_frames == SECONDS * 24  # max_frames=auto at output.fps=24
     forward = plan.schedules["animation.translation_z"]
     clicks = np.floor(click_times(BPM, SECONDS) * 24).astype(int)
@@ -62,5 +64,5 @@ def test_the_example_renders(song, tmp_path):
 
 def test_the_example_without_a_song_says_so():
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_example(*FAST)))
+        plan_and_resolve(to_settings(compose_example(*FAST)))
     assert "animation.max_frames" in str(err.value) and "audio.path" in str(err.value)

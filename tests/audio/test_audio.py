@@ -6,9 +6,17 @@ import subprocess
 import imageio_ffmpeg
 import numpy as np
 import pytest
-
-from audio import AudioError, AudioFeatures, FeatureCache, analysis, analyze, analyze_cached, load_audio
 from support import SECONDS, SR, click_times, click_track, write_wav
+
+from audio import (
+    AudioError,
+    AudioFeatures,
+    FeatureCache,
+    analysis,
+    analyze,
+    analyze_cached,
+    load_audio,
+)
 
 
 def to_m4a(src, dst):

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from support import click_track
 
 import audio.analysis as analysis
 from audio.analysis import AudioError, FeatureCache, load_audio
 from render.errors import EXIT_USER, classify
-from support import click_track
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

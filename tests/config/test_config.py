@@ -4,15 +4,17 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import CONF_DIR, ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from conftest import CONF_DIR, ROOT
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
 from render.config.presets import register_configs
 from render.config.schema import Config, schedule_fields, settings_table
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.settings import to_settings
 
 ANIMATION_PRESETS = sorted(p.stem for p in (CONF_DIR / "animation").glob("*.yaml"))
 OUTPUT_PRESETS = sorted(p.stem for p in (CONF_DIR / "output").glob("*.yaml"))
@@ -30,7 +32,7 @@ def test_every_preset_composes_and_validates(compose_config, tiny_video, animati
     cfg = compose_config(f"animation={animation}", f"output={output}", *video)
     settings = to_settings(cfg)
     assert isinstance(settings, Config)
-    plan = check_inputs(settings)
+    plan = plan_and_resolve(settings)
     # video_input: every 2nd of the 6 source frames
     assert plan.n_frames == (3 if animation == "video_input" else settings.animation.max_frames)
     assert set(plan.schedules) == {path for path, _ in schedule_fields()}
@@ -48,10 +50,10 @@ def test_defaults_are_disco_diffusions(compose_config):
     assert (s.animation.near_plane, s.animation.far_plane, float(s.animation.fov)) == (200.0, 10000.0, 40.0)
     assert (s.animation.padding_mode.value, s.animation.sampling_mode.value) == ("border", "bicubic")
     assert (s.width, s.height, s.output.fps, s.output.crf) == (None, None, None, 17)
-    assert check_inputs(s).fps == 12.0  # DD's video cell
+    assert plan_and_resolve(s).fps == 12.0  # DD's video cell
     assert s.model.width_height is None and s.model.steps == 250 and s.model.clip_guidance_scale == 5000
     assert s.model.cut_overview is None and s.model.frames_skip_steps == "60%"  # null: the model's own (DD's)
-    preview = check_inputs(to_settings(compose_config("generator=preview")))
+    preview = plan_and_resolve(to_settings(compose_config("generator=preview")))
     assert (preview.width, preview.height) == (1280, 768)  # the model's size when width/height are not set
 
 
@@ -102,18 +104,18 @@ def test_values_of_the_wrong_type_are_errors(compose_config, override, fragment)
 def test_numbers_are_accepted_as_schedules(compose_config):
     s = to_settings(compose_config("animation=2d_zoom", "animation.zoom=1.02", "animation.max_frames=3"))
     assert s.animation.zoom == "1.02"
-    assert list(check_inputs(s).schedules["animation.zoom"]) == [1.02, 1.02, 1.02]
+    assert list(plan_and_resolve(s).schedules["animation.zoom"]) == [1.02, 1.02, 1.02]
 
 
 def test_prompt_dict_override(compose_config):
     s = to_settings(compose_config("prompts=none", 'text_prompts={0:["a lighthouse:2","yellow"],24:["a storm"]}',
                                    "animation.max_frames=30"))
-    plan = check_inputs(s)
+    plan = plan_and_resolve(s)
     assert [p.text for p in plan.text_prompts.at(0)] == ["a lighthouse", "yellow"]
     assert [p.text for p in plan.text_prompts.at(29)] == ["a storm"]
     added = to_settings(compose_config('+text_prompts.12=["fog"]', "animation.max_frames=30"))
-    assert "lighthouse" in check_inputs(added).text_prompts.at(0)[0].text
-    assert [p.text for p in check_inputs(added).text_prompts.at(12)] == ["fog"]
+    assert "lighthouse" in plan_and_resolve(added).text_prompts.at(0)[0].text
+    assert [p.text for p in plan_and_resolve(added).text_prompts.at(12)] == ["fog"]
 
 
 def test_prompt_presets_replace_each_other(compose_config):

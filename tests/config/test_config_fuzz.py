@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from omegaconf.errors import OmegaConfBaseException
 
 from render.app import render_animation
+from render.config.issues import ConfigErrors
 from render.config.schema import schedule_fields
-from render.config.validate import ConfigErrors
 from render.guidance.cut_schedules import CutScheduleError, parse_cut_schedule
 
 SCHEDULES = [path for path, _ in schedule_fields()]

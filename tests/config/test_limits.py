@@ -14,9 +14,11 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from PIL import Image
 
+from render.config.issues import ConfigErrors
 from render.config.limits import MAX_FRAMES, float_settings
+from render.config.planner import plan_and_resolve
 from render.config.schema import Config
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.settings import to_settings
 
 BASE = ["animation=2d_zoom", "generator=preview", "width=128", "height=64", "animation.max_frames=4", "seed=1"]
 NUMBERS = st.sampled_from([float("nan"), float("inf"), float("-inf"), 1e308, -1e308, 1e400, 0.0, -1.0, 5e-324])
@@ -51,7 +53,7 @@ def _plan_or_named_error(compose_config, values: dict, changed: set[str] | None 
         assert any(c.split(".")[-1] in str(exc) for c in changed), exc
         return None
     try:
-        return check_inputs(to_settings(cfg), None, quiet=True)
+        return plan_and_resolve(to_settings(cfg), None)
     except ConfigErrors as exc:
         assert _names_a_setting(exc, changed), (exc, changed)
         return exc

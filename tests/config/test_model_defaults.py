@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from render.config.validate import check_inputs, to_settings
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 
 # DD v5.7's values (disco.py: cut_*, pad_or_pulp_cut_*, watercolor_cut_*, width_height_for_*_models)
 DEFAULT = ("[12]*400+[4]*600", "[4]*400+[12]*600", "[1]*1000", "[0.2]*400+[0]*600")
@@ -31,7 +32,7 @@ CUTS = ("cut_overview", "cut_innercut", "cut_ic_pow", "cut_icgray_p")
 
 def plan_for(compose_config, tmp_path, *overrides):
     # a named real preset with downloads on: the plan lists the missing files instead of falling back to tiny
-    return check_inputs(to_settings(compose_config("model=disco512", "model.download=true",
+    return plan_and_resolve(to_settings(compose_config("model=disco512", "model.download=true",
                                                    f"model.models_dir={tmp_path}", "animation.max_frames=2",
                                                    *overrides)))
 
@@ -62,6 +63,6 @@ def test_an_explicit_value_wins(compose_config, tmp_path):
 
 
 def test_preview_runs_use_the_models_size_too(compose_config):
-    plan = check_inputs(to_settings(compose_config("generator=preview", "animation.max_frames=2",
+    plan = plan_and_resolve(to_settings(compose_config("generator=preview", "animation.max_frames=2",
                                                    "model.diffusion_model=pixelartdiffusion4k")))
     assert (plan.width, plan.height) == (512, 448)

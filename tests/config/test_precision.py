@@ -7,12 +7,19 @@ import logging
 
 import pytest
 import torch
-
 from conftest import TINY
+
 from render.app import render_animation
 from render.config import precision
-from render.config.precision import Hardware, choose_clip, choose_depth, choose_flow, choose_unet
-from render.config.validate import check_inputs, to_settings
+from render.config.planner import plan_and_resolve
+from render.config.precision import (
+    Hardware,
+    choose_clip,
+    choose_depth,
+    choose_flow,
+    choose_unet,
+)
+from render.config.settings import to_settings
 
 # name: (device, compute capability or None, native bf16 on CUDA, CPU flags)
 MACHINES = {
@@ -95,7 +102,7 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path, monkeypatch):
 def test_the_plan_chooses_for_every_model_the_run_uses(compose_config, machine):
     machine("AVX2-only CPU")
     cfg = compose_config("animation=3d_zoom", "model=tiny", "depth=tiny", "model.steps=5")
-    plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     assert set(plan.precisions) == {"unet", "clip tiny-vit-32:random", "clip tiny-vit-16:random",
                                     "clip tiny-rn:random", "depth"}
     assert {c.value for c in plan.precisions.values()} == {"fp32"}
@@ -104,7 +111,7 @@ def test_the_plan_chooses_for_every_model_the_run_uses(compose_config, machine):
 
 def test_a_preview_run_needs_no_probe(compose_config, monkeypatch):
     monkeypatch.setattr(precision, "probe", lambda device: pytest.fail("probed without a model to run"))
-    assert check_inputs(to_settings(compose_config("animation=2d_zoom", *TINY))).precisions == {}
+    assert plan_and_resolve(to_settings(compose_config("animation=2d_zoom", *TINY))).precisions == {}
 
 
 def test_choice_and_reason_in_the_log_and_run_json(compose_config, machine, tmp_path, caplog):
@@ -121,10 +128,9 @@ def test_choice_and_reason_in_the_log_and_run_json(compose_config, machine, tmp_
     assert "precision: unet fp32 (this CPU has no AMX-BF16 or AVX512-BF16" in caplog.text
 
 
-def test_explicit_bf16_on_an_avx2_cpu_warns_before_rendering(compose_config, machine, caplog):
+def test_explicit_bf16_on_an_avx2_cpu_warns_before_rendering(compose_config, machine):
     machine("AVX2-only CPU")
     cfg = compose_config("animation=none", "model=tiny", "model.precision=bf16")
-    with caplog.at_level(logging.WARNING):
-        plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     assert plan.precision("unet") == "bf16"
-    assert "precision bf16 on this CPU (no AMX-BF16 or AVX512-BF16) is emulated" in caplog.text
+    assert any("precision bf16 on this CPU (no AMX-BF16 or AVX512-BF16) is emulated" in w for w in plan.warnings)

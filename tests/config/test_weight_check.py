@@ -8,11 +8,13 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
+
 from render.config.diffusion_plan import required_files
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
 from render.config.presets import model_preset
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.settings import to_settings
 from render.models import registry
 
 PLACEHOLDER = b"placeholder"
@@ -30,18 +32,19 @@ def depth_file(tmp_path, monkeypatch):
 
 
 def plan_3d(compose_config, models_dir):
-    return check_inputs(to_settings(compose_config("animation=3d_zoom", "generator=preview", "depth=dpt_hybrid",
+    return plan_and_resolve(to_settings(compose_config("animation=3d_zoom", "generator=preview", "depth=dpt_hybrid",
                                                    f"model.models_dir={models_dir}", "width=128", "height=64",
                                                    "animation.max_frames=2")))
 
 
 def test_placeholder_files_are_refused_naming_both_hashes(compose_config, tmp_path, monkeypatch):
     monkeypatch.setattr("render.generators.networks.load_networks", lambda *a, **k: pytest.fail("model loaded"))
-    keys = required_files(model_preset("disco512"), needs_lpips=True)
+    keys = required_files(model_preset("disco512"), lpips=True)
     for key in keys:
         (tmp_path / registry.lookup(key).filename).write_bytes(PLACEHOLDER)
     with pytest.raises(ConfigErrors) as info:
-        check_inputs(to_settings(compose_config("model=disco512", f"model.models_dir={tmp_path}")))
+        plan_and_resolve(to_settings(compose_config("animation=2d_zoom", "model=disco512",
+                                                    f"model.models_dir={tmp_path}")))
     issues = info.value.issues
     assert len(issues) == len(keys) and {i.setting for i in issues} == {"model.name"}
     for issue, key in zip(issues, keys):
@@ -102,7 +105,7 @@ def test_a_depth_file_without_a_published_sha256_is_a_named_issue_until_vouched_
     (tmp_path / file.filename).write_bytes(data)
 
     def plan():
-        return check_inputs(to_settings(compose_config("animation=3d_zoom", "generator=preview", "depth=dpt_hybrid_nyu",
+        return plan_and_resolve(to_settings(compose_config("animation=3d_zoom", "generator=preview", "depth=dpt_hybrid_nyu",
                                                        f"model.models_dir={tmp_path}", "width=128", "height=64",
                                                        "animation.max_frames=2")))
 

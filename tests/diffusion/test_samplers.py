@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from unet_reference import randomize, reference_unet
 
 from render.diffusion.samplers import (
     EpsDenoiser,
@@ -18,7 +19,6 @@ from render.diffusion.samplers import (
 )
 from render.diffusion.schedule import DiffusionSchedule, space_timesteps
 from render.diffusion.unet import UNetConfig, load_unet
-from unet_reference import randomize, reference_unet
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)

@@ -8,7 +8,9 @@ import torch
 from PIL import Image
 
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.diffusion.unet import UNetConfig, UNetModel
 from render.generators.networks import load_networks, rerandomize_
 
@@ -37,7 +39,7 @@ def custom_args(path, **arch):
 def test_a_custom_checkpoint_loads_strictly_and_renders(compose_config, checkpoint, tmp_path):
     path, state = checkpoint
     cfg = compose_config("animation=none", *custom_args(path))
-    plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     assert plan.diffusion.files["custom"] == path and (plan.width, plan.height) == (128, 64)
     networks = load_networks(plan.diffusion, torch.device("cpu"), plan.precisions, progress=False)
     loaded = networks.unet.state_dict()
@@ -55,7 +57,7 @@ def test_a_mismatched_architecture_is_named_with_its_keys(compose_config, checkp
 
     def problem(**arch) -> str:
         with pytest.raises(ConfigErrors) as err:
-            check_inputs(to_settings(compose_config("animation=none", *custom_args(path, **arch))))
+            plan_and_resolve(to_settings(compose_config("animation=none", *custom_args(path, **arch))))
         text = str(err.value)
         assert "model.custom_path" in text and "does not load strictly" in text
         return text
@@ -75,5 +77,5 @@ def test_bad_custom_paths_are_named(compose_config, tmp_path, path, problem):
         path.write_bytes(b"not a checkpoint" * 10)
     args = custom_args(path) if path else [a for a in custom_args("x") if not a.startswith("model.custom_path")]
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("animation=none", *args)))
+        plan_and_resolve(to_settings(compose_config("animation=none", *args)))
     assert "model.custom_path" in str(err.value) and problem in str(err.value)

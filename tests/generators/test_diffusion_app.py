@@ -11,7 +11,9 @@ import torch
 from PIL import Image
 
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.diffusion import samplers
 from render.output.ffmpeg import probe_video
 
@@ -104,15 +106,15 @@ def test_plms_samples_differently_and_ignores_symmetry_as_dd(compose_config, tmp
     assert np.abs(plms.astype(int) - ddim.astype(int)).mean() > 0.5
 
 
-def test_auto_falls_back_to_tiny_with_a_loud_warning(compose_config, tmp_path, caplog):
+def test_auto_falls_back_to_tiny_with_a_loud_warning(compose_config, tmp_path):
     cfg = compose_config("animation=none", f"model.models_dir={tmp_path / 'empty'}", "model=auto")
-    with caplog.at_level(logging.WARNING):
-        plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     assert plan.diffusion.model.diffusion_model == "tiny"
     assert (plan.width, plan.height) == (256, 128)  # the tiny preset's size
+    warning = "\n".join(plan.warnings)
     for name in ("512x512_diffusion_uncond_finetune_008100.pt", "secondary_model_imagenet_2.pth", "RN50.pt"):
-        assert name in caplog.text
-    assert "python -m render.models" in caplog.text
+        assert name in warning
+    assert "python -m render.models" in warning
 
 
 def test_auto_uses_the_real_preset_when_its_files_are_present(compose_config, tmp_path, monkeypatch):
@@ -121,12 +123,12 @@ def test_auto_uses_the_real_preset_when_its_files_are_present(compose_config, tm
     from render.models import registry
 
     placeholder = hashlib.sha256(b"placeholder").hexdigest()
-    for key in required_files(model_preset("disco512"), needs_lpips=True):
+    for key in required_files(model_preset("disco512"), lpips=True):
         file = registry.lookup(key)  # the registry made to describe the placeholder, so that it verifies
         monkeypatch.setitem(registry.REGISTRY, file.key, dataclasses.replace(file, sha256=placeholder, size=None,
                                                                              sha256_prefix=None))
         (tmp_path / file.filename).write_bytes(b"placeholder")
-    plan = check_inputs(to_settings(compose_config(f"model.models_dir={tmp_path}", "model=auto")))
+    plan = plan_and_resolve(to_settings(compose_config(f"model.models_dir={tmp_path}", "model=auto")))
     assert plan.diffusion.model.diffusion_model == "512x512_diffusion_uncond_finetune_008100"
     assert plan.diffusion.fallback is None and plan.diffusion.missing == ()
 
@@ -134,7 +136,7 @@ def test_auto_uses_the_real_preset_when_its_files_are_present(compose_config, tm
 def test_named_real_preset_never_falls_back(compose_config, tmp_path):
     cfg = compose_config("model=disco512", f"model.models_dir={tmp_path}", "model.download=false")
     with pytest.raises(ConfigErrors) as info:
-        check_inputs(to_settings(cfg))
+        plan_and_resolve(to_settings(cfg))
     text = str(info.value)
     assert "512x512_diffusion_uncond_finetune_008100.pt" in text and str(tmp_path) in text
     assert "9c111ab89e214862b76e1fa6a1b3f1d329b1a88281885943d2cdbe357ad57648" in text  # its sha256
@@ -153,7 +155,7 @@ def test_model_settings_are_validated_before_loading(compose_config, override, s
     if "fp16" in override and torch.cuda.is_available():
         pytest.skip("fp16 is valid with CUDA")
     with pytest.raises(ConfigErrors) as info:
-        check_inputs(to_settings(compose_config("model=tiny", "model.steps=20", override)))
+        plan_and_resolve(to_settings(compose_config("model=tiny", "model.steps=20", override)))
     assert setting in {i.setting for i in info.value.issues}
 
 
@@ -165,11 +167,11 @@ def test_guidance_x0_is_never_clamped_and_the_secondary_stays_fp32(compose_confi
     from render.guidance.cond import UNetX0
 
     for secondary in (False, True):
-        plan = check_inputs(to_settings(compose_config("animation=none", *TINY_DIFFUSION, "model.clip_denoised=true",
+        plan = plan_and_resolve(to_settings(compose_config("animation=none", *TINY_DIFFUSION, "model.clip_denoised=true",
                                                        "model.precision=bf16",
                                                        f"model.use_secondary_model={str(secondary).lower()}")))
         networks = load_networks(plan.diffusion, torch.device("cpu"), plan.precisions, progress=False)
-        gen = DiffusionGenerator(networks, plan, plan.diffusion, "none", progress=False)
+        gen = DiffusionGenerator(networks, plan, "none", progress=False)
         assert gen.denoiser.clip_denoised  # the sampler clamps, as asked
         if secondary:
             assert {p.dtype for p in networks.secondary.parameters()} == {torch.float32}

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support import frame_hashes, run_main
 
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
-from support import frame_hashes, run_main
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 
 STILLS = ["animation=none", "model=tiny", "width=128", "height=64", "seed=5", "model.steps=4", "output=png",
           "model.clip_models=[tiny-vit-32:random]"]
@@ -32,7 +34,7 @@ def test_stills_continue_one_seeded_stream(compose_config, tmp_path, monkeypatch
         return original(self, *args)
 
     monkeypatch.setattr(gen_module.DiffusionGenerator, "_sample", spy)
-    plan = check_inputs(to_settings(compose_config(*STILLS, "n_batches=3")))
+    plan = plan_and_resolve(to_settings(compose_config(*STILLS, "n_batches=3")))
     assert plan.n_frames == 3 and [plan.params(f).seed for f in range(3)] == [5, 5, 5]
     render_animation(compose_config(*STILLS, "n_batches=3"), tmp_path / "batch", progress=False)
     stills = frames_of(tmp_path / "batch")
@@ -63,5 +65,5 @@ def test_a_killed_batch_resumes_bit_identically(compose_config, tmp_path):
 ])
 def test_bad_batches_are_named(compose_config, overrides, setting):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("model=tiny", *overrides)))
+        plan_and_resolve(to_settings(compose_config("model=tiny", *overrides)))
     assert setting in str(err.value)

@@ -323,7 +323,13 @@ def our_gradient(world, cur_t, *, secondary, skip_augs, range_scale=SCALES["rang
     """ClipGuidance as the diffusion generator builds it, on the same networks."""
     from render.diffusion.secondary import SecondaryDiffusionImageNet2
     from render.guidance.clip_models import ClipPerceptor, ClipSpec
-    from render.guidance.cond import ClipGuidance, CutSchedules, GuidanceSettings, SecondaryX0, UNetX0
+    from render.guidance.cond import (
+        ClipGuidance,
+        CutSchedules,
+        GuidanceSettings,
+        SecondaryX0,
+        UNetX0,
+    )
     from render.guidance.cut_schedules import parse_cut_schedule
     from render.guidance.cutouts import dango_augmentations
     from render.guidance.targets import Targets

@@ -6,10 +6,17 @@ import pytest
 import torch
 
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.diffusion.secondary import SecondaryDiffusionImageNet2
 from render.guidance.clip_models import ClipSpec, load_clip
-from render.guidance.cond import ClipGuidance, CutSchedules, GuidanceSettings, SecondaryX0
+from render.guidance.cond import (
+    ClipGuidance,
+    CutSchedules,
+    GuidanceSettings,
+    SecondaryX0,
+)
 from render.guidance.targets import TargetBuilder, mix_targets
 from render.output.plots import prompt_fade_panels
 from transforms.prompts import evaluate_prompt_schedule
@@ -57,7 +64,7 @@ def test_frames_target_both_sets_and_schedules_png_shows_the_fade(compose_config
     cfg = compose_config("width=128", "height=64", "animation.max_frames=8", "seed=1", "generator=preview",
                          "animation=2d_zoom", "output=png", "prompt_blend=4",
                          'text_prompts={0: [a red square], 2 fade 2s: [a blue circle], 6: [a green star]}')
-    plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     mix = plan.params(3).prompt_mix  # key 2 fades over 2 s = 24 frames, shortened to the 4 frames before key 6
     assert [m.weight for m in mix] == pytest.approx([1 / 2, 1 / 2])
     assert [m.text[0].text for m in mix] == ["a red square", "a blue circle"] and [m.since for m in mix] == [0, 2]
@@ -80,5 +87,5 @@ def test_frames_target_both_sets_and_schedules_png_shows_the_fade(compose_config
 
 def test_bad_default_span_is_named(compose_config):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("generator=preview", "prompt_blend=soon")))
+        plan_and_resolve(to_settings(compose_config("generator=preview", "prompt_blend=soon")))
     assert [i.setting for i in err.value.issues] == ["prompt_blend"]

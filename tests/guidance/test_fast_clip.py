@@ -8,7 +8,12 @@ import torch
 from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
 
 from render.generators.networks import rerandomize_
-from render.guidance.clip_models import TINY_TEXT, ClipSpec, auto_cpu_precision, build_tiny_clip
+from render.guidance.clip_models import (
+    TINY_TEXT,
+    ClipSpec,
+    auto_cpu_precision,
+    build_tiny_clip,
+)
 from render.guidance.fast_clip import (
     OpenClipEncoder,
     VisionTransformerEncoder,

@@ -10,10 +10,24 @@ from PIL import Image
 
 from render.diffusion.secondary import SecondaryDiffusionImageNet2, alpha_sigma_to_t
 from render.guidance.clip_models import ClipSpec, load_clip
-from render.guidance.cond import ClipGuidance, CutSchedules, GuidanceSettings, SecondaryX0
-from render.guidance.cut_schedules import CutScheduleError, parse_cut_schedule, schedule_index
+from render.guidance.cond import (
+    ClipGuidance,
+    CutSchedules,
+    GuidanceSettings,
+    SecondaryX0,
+)
+from render.guidance.cut_schedules import (
+    CutScheduleError,
+    parse_cut_schedule,
+    schedule_index,
+)
 from render.guidance.cutouts import MakeCutouts, MakeCutoutsDango, clip_normalize
-from render.guidance.losses import range_loss, saturation_loss, spherical_dist_loss, tv_loss
+from render.guidance.losses import (
+    range_loss,
+    saturation_loss,
+    spherical_dist_loss,
+    tv_loss,
+)
 from render.guidance.targets import TargetBuilder
 from transforms.prompts import Prompt
 

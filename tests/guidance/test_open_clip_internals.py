@@ -11,7 +11,11 @@ import torch
 from open_clip.modified_resnet import ModifiedResNet
 from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 
-from render.guidance.fast_clip import VisionTransformerEncoder, set_vision_precision, supports_vit
+from render.guidance.fast_clip import (
+    VisionTransformerEncoder,
+    set_vision_precision,
+    supports_vit,
+)
 
 MAJOR = 3  # keep equal to the open_clip_torch range in pyproject.toml
 

@@ -15,7 +15,9 @@ from open_clip import factory as oc_factory
 from open_clip import pretrained as oc_pretrained
 
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.guidance.clip_models import TINY_CLIPS, TINY_TEXT, build_tiny_clip
 from render.models import openclip_files
 
@@ -71,7 +73,7 @@ def test_offline_plan_names_the_file_and_where_it_comes_from(compose_config, tmp
     cfg = compose_config("model=tiny", "model.clip_models=[ViT-L-14:laion2b_s32b_b82k]",
                          f"model.models_dir={tmp_path}")
     with pytest.raises(ConfigErrors) as info:
-        check_inputs(to_settings(cfg))
+        plan_and_resolve(to_settings(cfg))
     (issue,) = info.value.issues
     assert issue.setting == "model.clip_models" and issue.value == "ViT-L-14:laion2b_s32b_b82k"
     source = openclip_files.lookup("ViT-L-14", "laion2b_s32b_b82k").source
@@ -81,7 +83,7 @@ def test_offline_plan_names_the_file_and_where_it_comes_from(compose_config, tmp
 
 def test_an_unknown_tag_lists_the_tags_open_clip_has(compose_config):
     with pytest.raises(ConfigErrors) as info:
-        check_inputs(to_settings(compose_config("model=tiny", "model.clip_models=[ViT-B-32:laion9000]")))
+        plan_and_resolve(to_settings(compose_config("model=tiny", "model.clip_models=[ViT-B-32:laion9000]")))
     (issue,) = info.value.issues
     assert "laion9000" in issue.problem and "laion2b_s34b_b79k" in issue.problem
 
@@ -95,7 +97,7 @@ def test_a_tag_open_clip_lists_is_fetched_once_and_recorded(compose_config, tmp_
     entry = json.loads((tmp_path / "a" / "run.json").read_text())["model_files"][f"{ARCH}:{TAG}"]
     assert entry == {"path": str(fetched), "sha256": hashlib.sha256(checkpoint).hexdigest()}
     # the next run finds it in the models folder: planned as present, not downloaded again, even offline
-    plan = check_inputs(to_settings(compose_config(*RUN, f"model.models_dir={tmp_path / 'models'}")))
+    plan = plan_and_resolve(to_settings(compose_config(*RUN, f"model.models_dir={tmp_path / 'models'}")))
     assert plan.diffusion.files[f"{ARCH}:{TAG}"] == fetched and plan.diffusion.hub_missing == ()
     render_animation(compose_config(*RUN, f"model.models_dir={tmp_path / 'models'}"), tmp_path / "b", progress=False)
     assert len(hits) == 1

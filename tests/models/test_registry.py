@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT  # noqa: E402
+
 from render.models import download as dl
 from render.models import registry
 from render.models.cli import list_table, main
@@ -237,7 +237,7 @@ def test_preset_file_lists_match_the_model_presets(preset):
     from render.config.diffusion_plan import required_files
     from render.config.presets import model_preset
 
-    assert PRESET_FILES[preset] == required_files(model_preset(preset), needs_lpips=True)
+    assert PRESET_FILES[preset] == required_files(model_preset(preset), lpips=True)
 
 
 def test_presets_aliases_and_resolve():

@@ -13,7 +13,9 @@ import pytest
 from PIL import Image
 
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.models.url_cache import UrlFetchError, cached_path, fetch_url
 
 TINY = ["width=128", "height=64", "animation.max_frames=1", "seed=1", "output=png", "generator=preview",
@@ -77,7 +79,7 @@ def test_init_image_url_is_fetched_once_and_used(compose_config, server, tmp_pat
 
 def test_image_prompt_urls_are_fetched_into_the_plan(compose_config, server, tmp_path):
     url = server.url("prompt.png")
-    plan = check_inputs(to_settings(compose_config(*TINY, f"url_cache_dir={tmp_path}",
+    plan = plan_and_resolve(to_settings(compose_config(*TINY, f"url_cache_dir={tmp_path}",
                                                    f'image_prompts={{0: ["{url}:2"]}}')))
     assert plan.local_image(url) == cached_path(url, tmp_path) and plan.local_image(url).is_file()
     assert plan.local_image("some/local.png").name == "local.png"  # paths stay paths
@@ -91,7 +93,7 @@ def test_image_prompt_urls_are_fetched_into_the_plan(compose_config, server, tmp
 ])
 def test_a_failed_fetch_is_a_named_config_error(compose_config, server, tmp_path, path, overrides, reason):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config(*TINY, f"init_image={server.url(path)}",
+        plan_and_resolve(to_settings(compose_config(*TINY, f"init_image={server.url(path)}",
                                                 f"url_cache_dir={tmp_path}", *overrides)))
     text = str(err.value)
     assert "init_image" in text and reason in text

@@ -8,7 +8,11 @@ import torch
 
 from render.config.plan import FrameParams
 from render.disk.images import from_uint8, to_uint8
-from render.modes.color_coherence import ColorCoherentMode, match_colors, with_color_coherence
+from render.modes.color_coherence import (
+    ColorCoherentMode,
+    match_colors,
+    with_color_coherence,
+)
 from render.modes.mode2d import Mode2D
 from render.output.quality import color_drift_series
 
@@ -93,11 +97,12 @@ def test_the_sample_survives_a_resume():
 
 def test_setting_is_typed_and_wired(compose_config):
     from render.builders import build_mode
-    from render.config.validate import check_inputs, to_settings
+    from render.config.planner import plan_and_resolve
+    from render.config.settings import to_settings
 
     settings = to_settings(compose_config("animation=2d_zoom", "model=tiny", "generator=preview",
                                           "color_coherence=hsv", "animation.max_frames=3"))
-    mode = build_mode(settings, check_inputs(settings), torch.device("cpu"))
+    mode = build_mode(settings, plan_and_resolve(settings)).mode
     assert isinstance(mode, ColorCoherentMode) and mode.space == "hsv"
     with pytest.raises(Exception, match="color_coherence"):
         compose_config("color_coherence=sepia")

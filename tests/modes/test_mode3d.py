@@ -131,10 +131,12 @@ def test_depth_maps_are_16_bit_pngs_of_the_depth_each_frame_was_warped_with(tmp_
     (["animation=3d_zoom", "depth.midas_weight=1.5"], "depth.midas_weight"),
 ])
 def test_turbo_vr_and_depth_settings_are_validated(compose_config, overrides, setting):
-    from render.config.validate import ConfigErrors, check_inputs, to_settings
+    from render.config.issues import ConfigErrors
+    from render.config.planner import plan_and_resolve
+    from render.config.settings import to_settings
 
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("generator=preview", *overrides)))
+        plan_and_resolve(to_settings(compose_config("generator=preview", *overrides)))
     assert setting in str(err.value)
 
 

@@ -9,7 +9,9 @@ import torch
 
 from render.app import render_animation
 from render.builders import build_mode
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.disk.images import from_uint8
 from render.modes.seamless_loop import LoopMode
 from transforms.camera2d import warp2d
@@ -41,9 +43,9 @@ def reversed_warp(mode_name, image, p):
 def test_loop_frames_init_is_the_documented_blend(compose_config, preset):
     overrides = [preset, *BASE, "depth=flat", 'animation.angle="0: (2)"', 'animation.translation_x="0: (1.5)"', 'animation.rotation_3d_y="0: (1)"']
     settings = to_settings(compose_config(*overrides))
-    plan = check_inputs(settings)
-    looped = build_mode(settings, plan, CPU)
-    plain = build_mode(to_settings(compose_config(*overrides, "animation.loop=false")), plan, CPU)
+    plan = plan_and_resolve(settings)
+    looped = build_mode(settings, plan).mode
+    plain = build_mode(to_settings(compose_config(*overrides, "animation.loop=false")), plan).mode
     assert isinstance(looped, LoopMode) and not isinstance(plain, LoopMode)
     made = frames(6)
     for f in range(6):
@@ -65,14 +67,14 @@ def test_loop_frames_init_is_the_documented_blend(compose_config, preset):
 
 def test_resumed_loop_blends_the_same(compose_config):
     settings = to_settings(compose_config("animation=2d_zoom", *BASE))
-    plan = check_inputs(settings)
-    mode = build_mode(settings, plan, CPU)
+    plan = plan_and_resolve(settings)
+    mode = build_mode(settings, plan).mode
     made = frames(4)
     for f in range(4):
         mode.prepare(plan.params(f))
         mode.commit(made[f], plan.params(f))
     state = mode.state_dict()
-    resumed = build_mode(settings, plan, CPU)
+    resumed = build_mode(settings, plan).mode
     resumed.load_state_dict(state, CPU)
     assert torch.equal(resumed.prepare(plan.params(4)).image, mode.prepare(plan.params(4)).image)
 
@@ -80,7 +82,12 @@ def test_resumed_loop_blends_the_same(compose_config):
 def test_frame0_target_pulls_the_clip_embedding_toward_frame0():
     from render.diffusion.secondary import SecondaryDiffusionImageNet2
     from render.guidance.clip_models import ClipSpec, load_clip
-    from render.guidance.cond import ClipGuidance, CutSchedules, GuidanceSettings, SecondaryX0
+    from render.guidance.cond import (
+        ClipGuidance,
+        CutSchedules,
+        GuidanceSettings,
+        SecondaryX0,
+    )
     from render.guidance.losses import spherical_dist_loss
     from render.guidance.targets import TargetBuilder
 
@@ -146,5 +153,5 @@ def test_the_diffusion_generator_adds_frame0s_target(compose_config, tmp_path, m
 ])
 def test_bad_loop_settings_are_named(compose_config, overrides, setting):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("animation.max_frames=6", "generator=preview", *overrides)))
+        plan_and_resolve(to_settings(compose_config("animation.max_frames=6", "generator=preview", *overrides)))
     assert [i.setting for i in err.value.issues] == [setting]

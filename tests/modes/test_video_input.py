@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
+from support import frame_hashes, run_main, streams
 
 from flow.estimators import DisFlow
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.output.ffmpeg import probe_video
-from support import frame_hashes, run_main, streams
 
 W, H, N_SOURCE, FPS = 128, 64, 12, 24.0
 
@@ -133,7 +135,7 @@ def test_killed_video_run_resumes_bit_identically(source_video, tmp_path):
 
 
 def test_video_init_settings_replace_the_models(compose_config, source_video, tmp_path):
-    plan = check_inputs(to_settings(compose_config(*video_args(
+    plan = plan_and_resolve(to_settings(compose_config(*video_args(
         source_video, tmp_path, "model=tiny", "animation.video_init_steps=40", "animation.video_init_tv_scale=0.5",
         "animation.video_init_skip_steps=5",
         "animation.video_init_frames_scale=900", "animation.video_init_frames_skip_steps=50%"))))
@@ -145,7 +147,7 @@ def test_video_init_settings_replace_the_models(compose_config, source_video, tm
 
 def test_an_invalid_video_init_value_is_named_as_written(compose_config, source_video, tmp_path):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config(*video_args(source_video, tmp_path, "model=tiny",
+        plan_and_resolve(to_settings(compose_config(*video_args(source_video, tmp_path, "model=tiny",
                                                             "animation.video_init_steps=20"))))
     assert "animation.video_init_skip_steps" in str(err.value)  # the preset's 50 >= 20 steps
 
@@ -156,12 +158,12 @@ def test_bad_video_is_a_named_error_before_any_model(compose_config, tmp_path, p
         path = tmp_path / "garbage.mp4"
         path.write_bytes(b"not a video at all" * 50)
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config(*video_args(path, tmp_path))))
+        plan_and_resolve(to_settings(compose_config(*video_args(path, tmp_path))))
     text = str(err.value)
     assert "animation.video_init_path" in text and "fix:" in text and problem in text
 
 
 def test_video_input_without_a_path_names_the_setting(compose_config, tmp_path):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("animation=video_input", f"flow.cache_dir={tmp_path}")))
+        plan_and_resolve(to_settings(compose_config("animation=video_input", f"flow.cache_dir={tmp_path}")))
     assert "animation.video_init_path" in str(err.value)

@@ -9,12 +9,12 @@ import sys
 from html.parser import HTMLParser
 
 import pytest
+from conftest import ROOT
 from PIL import Image
+from support import make_job, read_csv
 from test_report import local_targets
 
-from conftest import ROOT
 from render.output.sweep import write_summary
-from support import make_job, read_csv
 
 
 class Cards(HTMLParser):

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import TINY
 from PIL import Image
 
-from conftest import TINY
 from render.app import render_animation
 from render.output.previews import contact_sheet, preview_gif, spaced_frames
 
@@ -79,21 +79,22 @@ def test_clip_similarity_is_measured_with_the_generators_real_clip(compose_confi
     from types import SimpleNamespace
 
     from render.app import measure_run
-    from render.config.validate import check_inputs, to_settings
+    from render.config.planner import plan_and_resolve
+    from render.config.settings import to_settings
     from render.guidance.clip_models import ClipPerceptor, ClipSpec, build_tiny_clip
     from render.output.quality import clip_similarity_series, read_frame
 
     cfg = compose_config("animation=2d_zoom", *TINY, "output.video=false")
     result = render_animation(cfg, tmp_path / "run", progress=False)
-    plan = check_inputs(to_settings(cfg))
+    plan = plan_and_resolve(to_settings(cfg))
     tiny = ClipPerceptor(ClipSpec("tiny-vit-32", "random"), build_tiny_clip("tiny-vit-32"))
     named = ClipPerceptor(ClipSpec("ViT-B-32", "openai"), build_tiny_clip("tiny-vit-32", seed=1))
     run = SimpleNamespace(frames_dir=result.run_dir / "frames", root=result.run_dir)
-    metrics = measure_run(plan, run, SimpleNamespace(perceptors=[tiny, named]))
+    metrics = measure_run(plan, run, [tiny, named])
     frames = [read_frame(result.run_dir / "frames" / f"{f:05d}.png") for f in range(plan.n_frames)]
     expected = clip_similarity_series(frames, plan.text_prompts.frames, named).mean()
     assert metrics["clip_similarity"] == pytest.approx(expected, abs=1e-4)
-    assert measure_run(plan, run, SimpleNamespace(perceptors=[tiny]))["clip_similarity"] is None
+    assert measure_run(plan, run, [tiny])["clip_similarity"] is None
 
 
 def test_a_failing_measurement_keeps_the_finished_run(compose_config, tmp_path, monkeypatch, caplog):

@@ -8,11 +8,11 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from conftest import CONF_DIR, TINY
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
-from conftest import CONF_DIR, TINY
 from render.app import render_animation
 from render.config.presets import register_configs
 from render.output import report as report_module

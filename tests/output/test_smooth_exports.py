@@ -5,12 +5,12 @@ from __future__ import annotations
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import TINY
+from PIL import Image
+from support import click_track, streams
+
 from render.app import render_animation
 from render.output.ffmpeg import probe_video, stitch_smooth, stitch_video
-from support import click_track, streams
 
 
 def sliding_square(folder, n=6, step=12):

@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import CONF_DIR, ROOT
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import OmegaConf
+from support import make_job, read_csv
 
-from conftest import CONF_DIR, ROOT
 from render.config.presets import register_configs
 from render.output.sweep import (
     SweepError,
@@ -29,7 +30,6 @@ from render.output.sweep import (
     varied_settings,
     write_summary,
 )
-from support import make_job, read_csv
 
 METRICS = ("flicker", "color_drift_mean", "color_drift_std", "clip_similarity")
 

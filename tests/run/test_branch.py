@@ -10,14 +10,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import compose_overrides
+from PIL import Image
+from support import frame_hashes
+
 from render.app import render_animation
 from render.run import loop
 from render.run.checkpoint import Checkpoints
 from render.run.resume import ResumeError
-from support import frame_hashes
 
 TINY = ["model=tiny", "width=64", "height=64", "model.steps=4", "seed=5", "output=png", "output.previews=false",
         "output.quality=false", "animation.max_frames=10"]

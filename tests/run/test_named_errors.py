@@ -11,21 +11,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import frame_hashes
 
-from conftest import ROOT
 from render.app import render_animation
-from render.config.validate import ConfigErrors
+from render.config.issues import ConfigErrors
 from render.errors import EXIT_BUG, EXIT_USER, classify
 from render.models import registry
 from render.models.files import MissingModelFiles
 from render.run.lock import LOCK_NAME, RunLock, RunLocked
-from render.run.resume import ResumeError
-from render.run.resume_args import prepare_resume_argv
+from render.run.resume import ResumeError, prepare_argv, quote
 from render.run.run_dir import DiskFull
 from render.run.signals import GracefulStop
-from support import frame_hashes
 
 FAST = ["animation=2d_zoom", "generator=preview", "width=128", "height=64", "seed=3", "output=png",
         "animation.max_frames=5"]
@@ -34,10 +33,10 @@ FAST = ["animation=2d_zoom", "generator=preview", "width=128", "height=64", "see
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """A finished 5-frame run (in-process) and its frame hashes."""
+    from conftest import CONF_DIR
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from conftest import CONF_DIR
     from render.config.presets import register_configs
 
     register_configs()
@@ -100,9 +99,9 @@ def test_resume_arguments_are_checked_before_hydra(tmp_path, monkeypatch, refere
     }
     for message, argv in cases.items():
         with pytest.raises(ResumeError, match=message):
-            prepare_resume_argv(argv)
-    assert prepare_resume_argv([f"resume={reference[0]}", f"hydra.run.dir={reference[0]}"])  # the same folder
-    assert prepare_resume_argv(["animation=2d_zoom"]) == ["animation=2d_zoom"]
+            prepare_argv(argv)
+    assert prepare_argv([f"resume={reference[0]}", f"hydra.run.dir={reference[0]}"])  # the same folder
+    assert prepare_argv(["animation=2d_zoom"]) == ["animation=2d_zoom"]
 
 
 @pytest.mark.parametrize("content, message", [("a: [unclosed", "not a readable YAML config"),
@@ -114,19 +113,19 @@ def test_a_broken_config_yaml_is_named(compose_config, reference, tmp_path, cont
     if content is None:
         (run_dir / "config.yaml").unlink()
         with pytest.raises(ResumeError, match="no config.yaml"):
-            prepare_resume_argv([f"resume={run_dir}"])
+            prepare_argv([f"resume={run_dir}"])
         return
     (run_dir / "config.yaml").write_text(content)
     with pytest.raises(ResumeError, match=message):
-        prepare_resume_argv([f"resume={run_dir}"])
+        prepare_argv([f"resume={run_dir}"])
 
 
 def test_a_run_killed_before_its_config_is_started_with_its_own_command_line(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / ".hydra" / "overrides.yaml").write_text("- animation=2d_zoom\n- seed=5\n- output.crf=20\n")
-    argv = prepare_resume_argv([f"resume={run_dir}", "output.crf=30"])
-    assert argv == ["animation=2d_zoom", "seed=5", "output.crf=30", f"hydra.run.dir={run_dir}"]
+    argv = prepare_argv([f"resume={run_dir}", "output.crf=30"])
+    assert argv == ["animation=2d_zoom", "seed=5", "output.crf=30", f"hydra.run.dir={quote(str(run_dir))}"]
 
 
 @pytest.mark.parametrize("deleted", [["00001.png"], ["00004.png"], ["00000.png", "00003.png"]])
@@ -207,7 +206,7 @@ def test_generated_resume_arguments_end_in_a_named_error_or_a_run(tmp_path_facto
     cwd = os.getcwd()
     os.chdir(root)
     try:
-        prepare_resume_argv([f"resume={resume}", f"batch_name={batch}"])
+        prepare_argv([f"resume={resume}", f"batch_name={batch}"])
     except ResumeError as exc:
         assert "resume=" in str(exc) or "config.yaml" in str(exc)
     finally:

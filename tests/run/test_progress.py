@@ -7,7 +7,9 @@ import torch
 from PIL import Image
 
 from render.app import render_animation
-from render.config.validate import ConfigErrors, check_inputs, to_settings
+from render.config.issues import ConfigErrors
+from render.config.planner import plan_and_resolve
+from render.config.settings import to_settings
 from render.disk.images import to_uint8
 from render.run.progress import StepImages, partial_steps
 
@@ -80,5 +82,5 @@ def test_nothing_is_written_by_default():
                                                ("output.intermediate_saves=-2", "output.intermediate_saves")])
 def test_bad_step_image_settings_are_named(compose_config, override, setting):
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config(*TINY_DIFFUSION, override)))
+        plan_and_resolve(to_settings(compose_config(*TINY_DIFFUSION, override)))
     assert [i.setting for i in err.value.issues] == [setting]

@@ -9,13 +9,13 @@ import sys
 import time
 
 import pytest
-from omegaconf import OmegaConf
-
 from conftest import ROOT
+from omegaconf import OmegaConf
+from support import frame_hashes, run_main
+
 from render.app import render_animation
 from render.run.checkpoint import Checkpoints
 from render.run.resume import ResumeError
-from support import frame_hashes, run_main
 
 RUN = ["animation=3d_zoom", "model=tiny", "width=128", "height=64", "animation.max_frames=7", "model.steps=5",
        "seed=11", "output.preset=ultrafast"]

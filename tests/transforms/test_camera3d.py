@@ -8,7 +8,13 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from transforms.camera3d import EIGHT_BIT_BIAS, euler_xyz_matrix, grid3d, ndc_offsets, warp3d
+from transforms.camera3d import (
+    EIGHT_BIT_BIAS,
+    euler_xyz_matrix,
+    grid3d,
+    ndc_offsets,
+    warp3d,
+)
 
 
 def offsets_from_grid(depth, translation, rotation, **kw):

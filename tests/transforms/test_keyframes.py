@@ -6,10 +6,10 @@ import time
 
 import numpy as np
 import pytest
+from dd_reference import dd_schedule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dd_reference import dd_schedule
 from transforms.keyframes import ScheduleError, evaluate_schedule, parse_schedule
 
 # --- Disco Diffusion equivalence -------------------------------------------------------------------------------
