@@ -15,7 +15,9 @@ from render.config.plan import RenderPlan
 from render.config.presets import hydra_presets
 from render.config.validate import check_inputs, estimated_run_bytes, to_settings
 from render.disk.faults import fault_point
+from render.interop.apply import with_imported_settings, write_import_report
 from render.output.exports import stitch_outputs
+from render.output.parameters import write_parameters
 from render.output.plots import plot_schedules, prompt_fade_panels
 from render.output.previews import write_previews
 from render.output.report import RunReport
@@ -49,12 +51,15 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
 def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: Iterable[str],
             stop: GracefulStop) -> RunResult:
     # 1. Settings (a resumed run's own, plus this command's overrides), every input checked before anything heavy.
+    cfg, imported = with_imported_settings(cfg, overrides)  # import_settings=<file>: the file is the base
     cfg, point = resume_config(cfg, Path(output_dir), overrides)
     settings = to_settings(cfg)
     plan = check_inputs(settings, output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     config["seed"] = plan.seed
     run = RunDir(output_dir, settings.batch_name).create()
+    write_import_report(imported, run.root)
+    write_parameters(plan, run.root)  # parameters.csv and parameters.srt: every frame's values, prompts and seed
     report = RunReport(run.root, settings.batch_name, plan.n_frames)  # report.html, refreshed with every run.json
     session = RunSession(run, config, plan, point, presets=hydra_presets(), on_record=report.refresh)
     session.check_plan()
