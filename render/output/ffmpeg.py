@@ -81,6 +81,23 @@ def mux_audio(video: Path, source: Path, *, offset: float = 0.0, duration: float
     return video
 
 
+def mux_subtitles(video: Path, srt: Path) -> Path:
+    """Add ``srt`` to ``video`` as a subtitle track (mov_text, the mp4 kind); the other streams are copied. The file
+    is replaced atomically."""
+    video = Path(video)
+    tmp = video.with_name(f".{video.stem}.subtitles{video.suffix}")
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-i", str(video), "-i",
+           str(srt), "-map", "0", "-map", "1:s:0", "-c", "copy", "-c:s", "mov_text", "-metadata:s:s:0",
+           "title=parameters", "-movflags", "+faststart", str(tmp)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise VideoError(f"ffmpeg failed ({result.returncode}) adding the subtitles {srt} to {video}:\n"
+                         f"{result.stderr.strip()[-2000:]}")
+    tmp.replace(video)
+    return video
+
+
 def _encode(inputs: list[str], filters: list[str], out_path: Path, *, crf: int, preset: str) -> Path:
     out_path = Path(out_path)
     tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
