@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from flow.extract import VideoInputError, probe_video
 from render.config import precision
+from render.config.camera_path import with_camera_path
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import TINY, DiffusionPlan, plan_diffusion
 from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan, plan_flow
@@ -121,6 +122,7 @@ def check_inputs(cfg: Config, output_dir: Path | None = None, *, quiet: bool = F
     n_frames = check_frame_count(n_frames, "animation.max_frames", issues)
     variables = audio.variables() if audio is not None else {}
     schedules = _evaluate_schedules(cfg, n_frames, fps, issues, variables)
+    schedules = with_camera_path(cfg, schedules, n_frames, fps, issues)  # animation.camera_path (glTF)
     clock = audio.b if audio is not None else None
     fade = (cfg.prompt_blend, cfg.prompt_blend_interpolation.value)
     text = _prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues, clock, fade)
