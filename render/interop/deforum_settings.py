@@ -19,8 +19,8 @@ from render.interop.detect import DEFORUM, FORMAT_NAMES, read_settings
 from render.interop.numexpr_language import TranslationError, translate
 from render.interop.paths import existing_file
 from render.interop.report import ImportReport
-from render.interop.source import (ImportContext, Imported, ImportProblem, flag, number_text, real_number,
-                                   whole_number)
+from render.interop.source import (ImportContext, Imported, ImportProblem, command_line_mode, flag, number_text,
+                                   real_number, whole_number)
 from transforms.keyframes import evaluate_schedule
 
 MODES = {"none": "none", "2d": "2d", "3d": "3d", "video input": "video_input"}
@@ -166,8 +166,7 @@ def _with_video_settings(data: dict, path: Path, out: Imported) -> dict:
 
 def _mode(data: dict, context: ImportContext, out: Imported, done: set) -> str:
     done.add("animation_mode")
-    if context.mode is not None:
-        out.report.note(f"animation mode {context.mode} from the command line")
+    if command_line_mode(context, out.report) is not None:
         return context.mode
     raw = str(data.get("animation_mode", "2D")).strip()
     if raw.lower() == "interpolation":

@@ -18,7 +18,8 @@ from render.interop.dd_keyframes import INTERPOLATIONS, dd_schedule
 from render.interop.detect import DISCO, FORMAT_NAMES
 from render.interop.paths import existing_file
 from render.interop.report import ImportReport
-from render.interop.source import ImportContext, Imported, ImportProblem, flag, real_number, whole_number
+from render.interop.source import (ImportContext, Imported, ImportProblem, command_line_mode, flag, real_number,
+                                   whole_number)
 from render.models import registry
 
 MODES = {"none": "none", "2d": "2d", "3d": "3d", "video input": "video_input", "video_input": "video_input"}
@@ -106,8 +107,7 @@ def import_disco(data: dict, path: Path, context: ImportContext = ImportContext(
 
 def _mode(data: dict, context: ImportContext, out: Imported, done: set) -> str:
     done.add("animation_mode")
-    if context.mode is not None:
-        out.report.note(f"animation mode {context.mode} from the command line")
+    if command_line_mode(context, out.report) is not None:
         return context.mode
     if "animation_mode" in data:
         mode = MODES.get(str(data["animation_mode"]).strip().lower())

@@ -16,7 +16,8 @@ from render.interop.deforum_prompts import deforum_prompt
 from render.interop.detect import FORMAT_NAMES, PARSEQ
 from render.interop.per_frame import per_frame_schedule
 from render.interop.report import ImportReport
-from render.interop.source import ImportContext, Imported, ImportProblem, real_number, whole_number
+from render.interop.source import (ImportContext, Imported, ImportProblem, command_line_mode, real_number,
+                                   whole_number)
 
 MOTION = ("angle", "zoom", "translation_x", "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y",
           "rotation_3d_z")
@@ -112,8 +113,7 @@ def _schedule(frames: dict[int, dict], field: str) -> str:
 
 
 def _mode(fields: set, context: ImportContext, out: Imported) -> str:
-    if context.mode is not None:
-        out.report.note(f"animation mode {context.mode} from the command line")
+    if command_line_mode(context, out.report) is not None:
         return context.mode
     mode = "3d" if any(f in fields for f in THREE_D) else "2d"
     out.approximate("animation.mode", mode, "(fields)", "a manifest holds no mode: 3d when it manages a 3D field "

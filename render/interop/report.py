@@ -45,14 +45,15 @@ class ImportReport:
         counts = ", ".join(f"{len(getattr(self, name))} {name}" for name, _ in SECTIONS)
         return f"{self.source}: {self.format}: {counts}"
 
+    def sections(self) -> list[tuple[str, list[Entry]]]:
+        """``(title, entries)`` of every section that has entries."""
+        return [(title, getattr(self, name)) for name, title in SECTIONS if getattr(self, name)]
+
     def lines(self) -> list[str]:
         """The report as plain lines (no Markdown markup beyond list dashes)."""
         out = [f"Imported {self.source} ({self.format})"]
         out += [f"note: {n}" for n in self.notes]
-        for name, title in SECTIONS:
-            entries = getattr(self, name)
-            if not entries:
-                continue
+        for title, entries in self.sections():
             out.append(f"{title} ({len(entries)}):")
             for e in entries:
                 target = f" -> {e.setting}" if e.setting else ""
@@ -62,10 +63,7 @@ class ImportReport:
     def markdown(self) -> str:
         out = [f"# Imported settings\n\n`{self.source}`: {self.format}\n"]
         out += [f"- {n}" for n in self.notes]
-        for name, title in SECTIONS:
-            entries = getattr(self, name)
-            if not entries:
-                continue
+        for title, entries in self.sections():
             out.append(f"\n## {title} ({len(entries)})\n\n| source | setting | how |\n|---|---|---|")
             out += [f"| `{e.source}` | {f'`{e.setting}`' if e.setting else ''} | {e.how.replace('|', '/')} |"
                     for e in entries]

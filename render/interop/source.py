@@ -8,6 +8,13 @@ from typing import Any
 from render.interop.report import ImportReport
 
 
+def command_line_mode(context: "ImportContext", report: ImportReport) -> str | None:
+    """The animation mode the command line gives (noted in the report), or None."""
+    if context.mode is not None:
+        report.note(f"animation mode {context.mode} from the command line")
+    return context.mode
+
+
 class ImportProblem(ValueError):
     """A file, or one key of it, that cannot be imported: which, its value, the problem and the fix."""
 

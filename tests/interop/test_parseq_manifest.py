@@ -72,7 +72,8 @@ def test_a_shorter_manifest_holds_its_last_values(tmp_path):
 def test_long_manifests_stay_exact(tmp_path):
     n = 3000
     t = np.arange(n)
-    fields = {"rotation_3d_z": list(5 * np.sin(t / 11.3) + 0.001 * t), "translation_z": list(np.cumsum(np.full(n, 4.0)))}
+    fields = {"rotation_3d_z": list(5 * np.sin(t / 11.3) + 0.001 * t),
+              "translation_z": list(np.cumsum(np.full(n, 4.0)))}
     data = parseq_manifest(n, fields, keyframes=False)
     plan, _ = plan_imported(write_json(tmp_path / "p.json", data), "generator=preview", "width=64", "height=64")
     for name in fields:

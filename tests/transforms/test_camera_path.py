@@ -121,7 +121,8 @@ def test_files_that_are_no_camera_path_are_named_errors(tmp_path, compose_config
     with pytest.raises(CameraPathError, match="no camera"):
         read_camera_path(tmp_path / "nocam.gltf", 3, FPS)
     with pytest.raises(ConfigErrors) as err:
-        check_inputs(to_settings(compose_config("animation=3d_zoom", *TINY, f"animation.camera_path={tmp_path}/no.glb")))
+        check_inputs(to_settings(compose_config("animation=3d_zoom", *TINY,
+                                                f"animation.camera_path={tmp_path}/no.glb")))
     assert "animation.camera_path" in str(err.value) and "no such file" in str(err.value)
     with pytest.raises(ConfigErrors, match="moves the 3D camera"):
         check_inputs(to_settings(compose_config("animation=2d_zoom", *TINY,
