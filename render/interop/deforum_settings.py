@@ -314,7 +314,7 @@ def _depth(data: dict, mode: str, out: Imported, done: set) -> None:
 def _images(data: dict, mode: str, path: Path, out: Imported, done: set) -> None:
     done.update(("use_init", "init_image", "strength", "video_init_path", "extract_nth_frame"))
     if flag(data.get("use_init", False), "use_init") and data.get("init_image"):
-        found = existing_file(str(data["init_image"]), path.parent)
+        found = existing_file(str(data["init_image"]), path.parent, allow_url=True)
         if found is None:
             out.report.drop("init_image", f"{data['init_image']} is not found here: give init_image=<path>")
         else:

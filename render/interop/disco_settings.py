@@ -173,7 +173,7 @@ def _image_setting(value: Any, key: str, out: Imported) -> None:
     if value in (None, "", "None", "none"):
         out.set("init_image", None, key)
         return
-    found = existing_file(str(value), Path(out.report.source).parent)
+    found = existing_file(str(value), Path(out.report.source).parent, allow_url=True)
     if found is None:
         out.report.drop(key, f"{value} is not found here (DD's path on another machine?): give init_image=<path>")
         return
@@ -225,15 +225,18 @@ def _prompts(data: dict, path: Path, out: Imported, done: set) -> None:
 
 
 def _image_prompts(items: list, path: Path, out: Imported) -> list[str]:
+    """The image prompts whose files are found (as paths the run finds) or that are URLs; the others dropped."""
     kept = []
     for item in items:
         text = str(item)
-        where, _, weight = text.rpartition(":")
-        location = where if where and re.fullmatch(r"\s*-?[\d.]+\s*", weight) else text
-        if location.startswith(("http://", "https://")) or existing_file(location, path.parent):
-            kept.append(text)
-        else:
+        where, colon, weight = text.rpartition(":")
+        weighted = bool(where) and re.fullmatch(r"\s*-?[\d.]+\s*", weight) and where not in ("http", "https")
+        location = where if weighted else text
+        found = existing_file(location, path.parent, allow_url=True)
+        if found is None:
             out.report.drop(f"image_prompts: {text}", "the image is not found here: give image_prompts with its path")
+        else:
+            kept.append(f"{found}:{weight.strip()}" if weighted else found)
     return kept
 
 

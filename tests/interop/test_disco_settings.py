@@ -113,3 +113,18 @@ def test_a_file_of_no_known_format_is_a_named_error_with_exit_status_2(tmp_path)
         plan_imported(tmp_path / "list.json")
     result = run_main(import_override(tmp_path / "missing.txt"), f"hydra.run.dir={tmp_path / 'run'}")
     assert result.returncode == 2 and "import_settings" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_images_beside_the_file_are_found_others_dropped_urls_kept(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), "red").save(tmp_path / "init.png")
+    data = dd_v57(**SMALL, init_image="init.png",
+                  image_prompts={"0": ["init.png:2", "/content/drive/gone.png", "https://example.com/a.png:0.5"]})
+    imported = import_file(write_json(tmp_path / "s.txt", data), ImportContext(mode="2d"))
+    assert imported.settings["init_image"] == str((tmp_path / "init.png").resolve())
+    assert imported.settings["image_prompts"] == {0: [f"{tmp_path.resolve() / 'init.png'}:2",
+                                                      "https://example.com/a.png:0.5"]}
+    assert "image_prompts: /content/drive/gone.png" in {e.source for e in imported.report.dropped}
+    url = import_file(write_json(tmp_path / "u.txt", dd_v57(init_image="https://example.com/i.png")))
+    assert url.settings["init_image"] == "https://example.com/i.png"
