@@ -297,8 +297,9 @@ def _depth(data: dict, mode: str, out: Imported, done: set) -> None:
         out.approximate("depth.name", "flat", "use_depth_warping", "false: a flat depth plane")
         return
     algorithm = str(data.get("depth_algorithm", "Midas+AdaBins (old)")).strip().lower()
-    if algorithm == "midas-3-hybrid":
-        out.set("depth.name", "dpt_hybrid", "depth_algorithm", "MiDaS v3 DPT-Hybrid")
+    if algorithm == "midas-3-hybrid":  # Deforum's default, as dpt_large is DD's: auto, as for DD's files
+        out.approximate("depth.name", "auto", "depth_algorithm", "Deforum's default DPT-Hybrid: depth=auto (DPT-Large "
+                        "when its file is present, else tiny); depth=dpt_hybrid gives Deforum's model")
         out.set("depth.midas_weight", 1.0, "depth_algorithm", "MiDaS alone")
     elif algorithm in ("midas+adabins (old)", "midas+adabins"):
         out.set("depth.name", "auto", "depth_algorithm", "DPT-Large blended with AdaBins as DD")

@@ -110,7 +110,8 @@ def test_mid_2023_with_expression_keys_seed_and_prompts(tmp_path):
         assert normalised(prompts_at(plan.text_prompts, frame)) == pytest.approx(expected_prompts(text))
     dropped = {e.source for e in report.dropped}
     assert {"sampler", "cn_1_weight", "hybrid_motion", "seed_schedule", "sd_model_name"} <= dropped
-    assert {e.setting for e in report.mapped} >= {"animation.mode", "output.fps", "color_coherence", "depth.name"}
+    assert {e.setting for e in report.mapped} >= {"animation.mode", "output.fps", "color_coherence", "depth.midas_weight"}
+    assert "depth.name" in {e.setting for e in report.approximated}
     assert not report.unknown, report.unknown
     assert any("400" in n for n in report.notes)  # the key past the last frame, which Deforum ignored
 
