@@ -42,7 +42,11 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
 
 
 def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[str], stop: GracefulStop) -> RunResult:
-    # 1. Settings: a resumed run's own, plus this command's overrides.
+    # 1. Settings: an imported file's (import_settings=<file>: DD, Deforum, Parseq) or a resumed run's own, plus this
+    #    command's overrides.
+    from render.interop.apply import with_imported_settings
+
+    cfg, imported = with_imported_settings(cfg, overrides)
     cfg, point = load_resume(cfg, output_dir, overrides)
     settings = to_settings(cfg)
 
@@ -54,7 +58,10 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[s
     for line in plan.notes:
         log.info("%s", line)
 
-    # 3. The run dir, its session (config.yaml, state/, run.json, report.html) and the schedule plot.
+    # 3. The run dir, its session (state/, run.json, report.html), the mapping report of an imported file, every
+    #    frame's parameters (parameters.csv, .srt) and the schedule plot.
+    from render.interop.apply import write_import_report
+    from render.output.parameters import write_parameters
     from render.output.report import RunReport
     from render.run.run_dir import RunDir
     from render.run.session import RunSession
@@ -62,6 +69,8 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[s
     config = OmegaConf.to_container(cfg, resolve=True)
     config["seed"] = plan.seed
     run = RunDir(output_dir, settings.batch_name).create()
+    write_import_report(imported, run.root)
+    write_parameters(plan, run.root)  # parameters.csv and parameters.srt: every frame's values, prompts and seed
     report = RunReport(run.root, settings.batch_name, plan.n_frames)  # report.html, refreshed with every run.json
     session = RunSession(run, config, plan, point, presets=hydra_presets(), on_record=report.refresh)
     session.check_plan()

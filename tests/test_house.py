@@ -13,6 +13,7 @@ PACKAGES = ("render", "depth", "flow", "audio", "transforms", "benchmarks")
 # render/errors.py, the recipe, what it builds and how its failures are reported, may import any room).
 ROOM_ORDER = ("render.user_error", "render.disk", "render.models", "transforms", "audio", "depth", "flow", "render.diffusion",
               "render.guidance", "render.config", "render.modes", "render.generators", "render.run", "render.output",
+              "render.interop",
               "render", "benchmarks")
 
 

@@ -15,7 +15,7 @@ Kinds (``u`` is the position inside a segment, 0 at its first key and 1 at the n
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -39,35 +39,64 @@ def blend_weights(positions: np.ndarray, kinds: Sequence[str], t: np.ndarray) ->
     positions = np.asarray(positions, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     n_keys = len(positions)
+    left, right = neighbour_weights(positions, kinds, t)
+    weights = np.zeros((n_keys, len(t)))
+    cols = np.arange(len(t))
+    weights[left, cols] = 1.0 - right
+    has_right = left < n_keys - 1
+    weights[left[has_right] + 1, cols[has_right]] = right[has_right]
+    segment = np.searchsorted(positions, t, side="right") - 1
+    inside = (segment >= 0) & (segment < n_keys - 1)
+    cubic = np.flatnonzero(inside)[np.asarray(kinds, dtype=object)[segment[inside]] == "cubic"]
+    if len(cubic):
+        from scipy.interpolate import CubicSpline  # a cubic key is rare; scipy.interpolate takes 0.8 s to import
+
+        basis = CubicSpline(positions, np.eye(n_keys), bc_type="not-a-knot", axis=0)(t[cubic])
+        weights[:, cubic] = basis.T
+    return weights
+
+
+def neighbour_weights(positions: np.ndarray, kinds: Sequence[str], t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the key on its left (the first key before the keys, the last after them) and the weight of the key
+    on its right (0 outside the keys); the left key weighs ``1 - weight``. Cubic segments are left to
+    :func:`blend_weights` (a spline weighs every key)."""
+    n_keys = len(positions)
     if len(kinds) != n_keys:
         raise ValueError("one interpolation kind per key is needed")
     unknown = set(kinds) - set(INTERPOLATIONS)
     if unknown:
         raise ValueError(f"unknown interpolation {sorted(unknown)}; choose from {', '.join(INTERPOLATIONS)}")
-    weights = np.zeros((n_keys, len(t)))
     segment = np.searchsorted(positions, t, side="right") - 1
-    weights[0, segment < 0] = 1.0
-    weights[n_keys - 1, segment >= n_keys - 1] = 1.0
-    inside = (segment >= 0) & (segment < n_keys - 1)
-    if not np.any(inside):
-        return weights
-    cols = np.flatnonzero(inside)
-    seg = segment[cols]
-    kind = np.asarray(kinds, dtype=object)[seg]
-    left, right = positions[seg], positions[seg + 1]
-    u = (t[cols] - left) / (right - left)
-    for name, ease in _EASINGS.items():
-        sel = kind == name
-        if np.any(sel):
-            w = ease(u[sel])
-            weights[seg[sel], cols[sel]] = 1.0 - w
-            weights[seg[sel] + 1, cols[sel]] = w
-    sel = kind == "cubic"
-    if np.any(sel):
-        from scipy.interpolate import (
-            CubicSpline,  # a cubic key is rare; scipy.interpolate takes 0.8 s to import
-        )
+    left = np.clip(segment, 0, n_keys - 1)
+    right = np.zeros(len(t))
+    inside = np.flatnonzero((segment >= 0) & (segment < n_keys - 1))
+    if len(inside):
+        seg = segment[inside]
+        kind = np.asarray(kinds, dtype=object)[seg]
+        u = (t[inside] - positions[seg]) / (positions[seg + 1] - positions[seg])
+        for name, ease in _EASINGS.items():
+            sel = kind == name
+            if np.any(sel):
+                right[inside[sel]] = ease(u[sel])
+    return left, right
 
-        basis = CubicSpline(positions, np.eye(n_keys), bc_type="not-a-knot", axis=0)(t[cols[sel]])
-        weights[:, cols[sel]] = basis.T
-    return weights
+
+def key_weights(positions: np.ndarray, kinds: Sequence[str], t: np.ndarray) -> Iterator[tuple[np.ndarray,
+                                                                                                 np.ndarray]]:
+    """For each key, the frames (indexes into ``t``, which must increase) where its weight is not 0, and those
+    weights: :func:`blend_weights`'s numbers without its keys-by-frames matrix, so that a schedule with a key on
+    every frame stays cheap (a spline still needs the matrix: every key weighs on every frame)."""
+    if "cubic" in kinds[:-1]:
+        for w in blend_weights(positions, kinds, t):
+            used = np.flatnonzero(w != 0)
+            yield used, w[used]
+        return
+    left, right = neighbour_weights(positions, kinds, t)
+    bounds = np.searchsorted(left, np.arange(len(positions) + 1))  # frames whose left key is k: bounds[k]:bounds[k+1]
+    for k in range(len(positions)):
+        before = np.arange(bounds[k - 1], bounds[k]) if k else np.zeros(0, dtype=np.int64)
+        own = np.arange(bounds[k], bounds[k + 1])
+        used = np.r_[before, own]
+        w = np.r_[right[before], 1.0 - right[own]]
+        keep = w != 0
+        yield used[keep], w[keep]

@@ -24,11 +24,11 @@ from typing import Mapping
 import numpy as np
 
 from transforms.expressions import Expression, ExpressionError, parse_expression
-from transforms.interpolation import INTERPOLATIONS, blend_weights
+from transforms.interpolation import INTERPOLATIONS, key_weights
 
 KEY_NAMES = frozenset({"max_f", "fps"})
 VALUE_NAMES = frozenset({"t", "s", "max_f", "fps"})
-MAX_SCHEDULE_LENGTH = 20000
+MAX_SCHEDULE_LENGTH = 4_000_000  # a value per frame of 100000 frames (an imported Parseq manifest)
 _SECONDS_KEY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*s\s*$")
 _PLAIN_KEY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
 _BEAT_KEY = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*b\s*$")
@@ -91,20 +91,19 @@ class Schedule:
         positions = np.array([p for p, _ in keys])
         kinds = [k.interpolation or self.interpolation for _, k in keys]
         _check_positions(keys, kinds)
-        with np.errstate(all="ignore"):
-            weights = blend_weights(positions, kinds, t)
         out = np.zeros(n_frames)
-        for (_, key), w in zip(keys, weights):
-            used = np.flatnonzero(w != 0)
+        with np.errstate(all="ignore"):
+            weights = list(key_weights(positions, kinds, t))
+        for (_, key), (used, w) in zip(keys, weights):
             if len(used) == 0:
                 continue
-            sub = {name: (v[used] if np.ndim(v) else v) for name, v in env.items()}
-            try:
-                values = key.value.evaluate(sub, used)
+            sub = {name: (v[used] if np.ndim(v) else v) for name, v in env.items()} if key.value.names else {}
+            try:  # a number needs one evaluation (a key per frame of an imported manifest: thousands of them)
+                values = key.value.evaluate(sub, used) if key.value.names else key.value.evaluate({}, used[:1])
             except ExpressionError as exc:
                 raise self._error(exc, key) from None
             with np.errstate(all="ignore"):
-                out[used] += w[used] * values
+                out[used] += w * values
         _check_values(out)
         return out
 

@@ -1,1 +1,1 @@
-"""Settings and plans: the typed schema, presets, check_inputs, and the render/diffusion/depth/flow plans."""
+"""Settings and plans: the typed schema, presets, the pure planner and the assets it resolves, the plans."""

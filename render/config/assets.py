@@ -12,6 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from render.config.camera_path import load_camera
 from render.config.checks import INIT_IMAGE_FIX, check_frames, output_fps
 from render.config.diffusion_plan import (
     HubClips,
@@ -59,12 +60,14 @@ def resolve_assets(draft: RenderPlan, cfg: Config) -> Assets:
         issues += check_custom_checkpoint(draft.diffusion.model)
     digests = verify_weight_files(draft, issues) if not issues else {}
     audio = analyse_song(cfg, video, issues) if not issues else None
+    camera = load_camera(cfg, issues)
     if issues:
         raise ConfigErrors(issues)
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(SEED_MODULUS)
     return Assets(device=device, hardware=probe(device), seed=int(seed) % SEED_MODULUS, memory=memory_bytes(device),
                   audio=audio, video=video, fetched=MappingProxyType(fetched), hub=hub,
-                  clip_cpu_precision=MappingProxyType(clip_cpu), weight_sha256=MappingProxyType(digests))
+                  clip_cpu_precision=MappingProxyType(clip_cpu), weight_sha256=MappingProxyType(digests),
+                  camera_path=camera)
 
 
 def resolve_device(cfg: Config, issues: list[ConfigIssue]) -> "torch.device":

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -75,6 +75,7 @@ class Assets:
     hub: HubClips = field(default_factory=HubClips)
     clip_cpu_precision: Mapping[str, str] = field(default_factory=dict)  # ARCH:TAG -> what auto picks on a CPU
     weight_sha256: Mapping[str, str] = field(default_factory=dict)  # registry key -> verified digest
+    camera_path: Any = None  # animation.camera_path's glTF camera, read (transforms/camera_path.py CameraPath)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class RenderPlan:
 
     def frame_seed(self, frame: int) -> int:
         """Disco Diffusion's seed sequence: ``seed + offset + stride*frame`` (kept in 32 bits); 2D/3D ``seed +
-        frame``, video input ``seed + frame + 1`` or a constant seed (see ``render.config.validate._seed_policy``)."""
+        frame``, video input ``seed + frame + 1`` or a constant seed (see ``render.config.checks.seed_policy``)."""
         return (self.seed + self.seed_offset + self.seed_stride * frame) % SEED_MODULUS
 
     def precision(self, model: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from render.config import checks
 from render.config.assets import Assets, check_run_dir, resolve_assets
+from render.config.camera_path import check_camera_path, with_camera_path
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import TINY, DiffusionPlan, plan_diffusion
 from render.config.flow_plan import FlowPlan, plan_flow
@@ -116,6 +117,7 @@ def _check_settings(cfg: Config, issues: list[ConfigIssue]) -> None:
     checks.check_video_settings(cfg, issues)
     checks.check_audio_settings(cfg, issues)
     checks.check_seed(cfg, issues)
+    check_camera_path(cfg, issues)
     if cfg.generator.value == "diffusion":
         steps_setting = video_override_names(cfg).get("model.steps", "model.steps")
         check_steps(video_model_settings(cfg).steps, steps_setting, issues)
@@ -190,6 +192,8 @@ def _frame_values(cfg: Config, n_frames: int | None, fps: float, assets: Assets 
         return {"schedules": {}, "text_prompts": empty, "image_prompts": empty}
     variables = audio.variables() if audio is not None else {}
     schedules = evaluate_schedules(cfg, n_frames, fps, issues, variables)
+    camera = assets.camera_path if assets is not None else None
+    schedules = with_camera_path(cfg, schedules, camera, n_frames, fps)  # animation.camera_path (glTF)
     clock = audio.b if audio is not None else None
     fade = (cfg.prompt_blend, cfg.prompt_blend_interpolation.value)
     text = evaluate_prompts(cfg.text_prompts, "text_prompts", n_frames, fps, issues, clock, fade)

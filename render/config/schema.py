@@ -39,6 +39,7 @@ FlowName = _choices("FlowName", ["auto", "raft_large", "raft_small", "dis", "far
 DisPreset = _choices("DisPreset", ["ultrafast", "fast", "medium", "fine"])
 ColorCoherence = _choices("ColorCoherence", ["none", "lab", "hsv", "rgb"])
 VideoBlendMode = _choices("VideoBlendMode", ["none", "linear", "optical_flow"])
+CameraPathMode = _choices("CameraPathMode", ["replace", "add"])
 X264Preset = _choices("X264Preset", ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                                      "slower", "veryslow"])
 
@@ -87,6 +88,14 @@ class AnimationConfig:
                                        "the warp)")
     far_plane: float = setting(10000.0, "3D: far clipping plane (kept for DD compatibility; it does not change "
                                         "the warp)")
+    camera_path: Optional[str] = setting(None, "3D: a glTF 2.0 camera animation (.gltf or .glb, e.g. exported from "
+                                               "Blender) whose moves become the per-frame camera motion and fov "
+                                               "(README 'Cameras from Blender')")
+    camera_path_scale: float = setting(1.0, "camera_path: scene units per glTF unit (metre); translations are "
+                                            "200 * scale per unit, DD's translation units")
+    camera_path_mode: CameraPathMode = setting(CameraPathMode["replace"], "camera_path: replace the translation, "
+                                               "rotation and fov schedules, or add its motion to them (fov from the "
+                                               "camera either way)")
     padding_mode: PaddingMode = setting(PaddingMode["border"], "3D: how pixels from outside the frame are filled")
     sampling_mode: SamplingMode = setting(SamplingMode["bicubic"], "3D: resampling filter of the warp")
     turbo_mode: bool = setting(False, "3D: after turbo_preroll frames diffuse only every turbo_steps-th frame and "
@@ -248,6 +257,8 @@ class OutputConfig:
                                                      "the song muxed in; N above output.fps; null: off")
     upscale: int = setting(1, "2 or 4: also write <batch>_2x.mp4 (or _4x), Lanczos-scaled, the song muxed in (of "
                               "the interpolated video when interpolate_fps is set); 1: off")
+    subtitles: bool = setting(False, "mux parameters.srt (every frame's schedule values, prompts and seed) into "
+                                     "the mp4 as a subtitle track")
     keep_states: Optional[int] = setting(None, "keep the state of every finished frame in state/ (null), so the run "
                                                "can be branched at any frame with resume_from; N: only the newest N "
                                                "(less disk; branch points limited to the last N frames)")
@@ -335,6 +346,10 @@ class Config:
                                                "may change but the size and animation.mode)")
     resume_retain: bool = setting(True, "with resume_from: move the frames it replaces to retained/<time>/ (DD's "
                                         "retain_overwritten_frames); false deletes them")
+    import_settings: Optional[str] = setting(None, "a Disco Diffusion, Deforum or Parseq settings file, or a run's "
+                                                   "config.yaml: the run's base settings, this command's overrides "
+                                                   "on top; the mapping goes to import_report.md (README 'Settings "
+                                                   "from other tools')")
     download: Optional[str] = setting(None, "fetch the weight files of a model preset (disco512, disco256) or of "
                                             "registry keys (comma-separated) into model.models_dir, then exit")
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "

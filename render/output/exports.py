@@ -11,10 +11,12 @@ from render.config.plan import RenderPlan
 from render.config.schema import Config
 from render.output.ffmpeg import (
     mux_audio,
+    mux_subtitles,
     stitch_side_by_side,
     stitch_smooth,
     stitch_video,
 )
+from render.output.parameters import SRT_FILE
 from render.run.run_dir import RunDir
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ def stitch_outputs(settings: Config, plan: RenderPlan, run: RunDir, flows=None) 
     elif plan.video is not None and plan.video.info.has_audio:
         for path in made:
             mux_audio(path, plan.video.path, duration=length)
+    if settings.output.subtitles:  # every frame's parameters as a subtitle track
+        for path in made:
+            mux_subtitles(path, run.root / SRT_FILE)
     for path in made:
         log.info("video: %s", path)
     return video

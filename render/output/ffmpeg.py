@@ -74,11 +74,26 @@ def mux_audio(video: Path, source: Path, *, offset: float = 0.0, duration: float
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-i", str(video),
            *audio_input, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
            "-movflags", "+faststart", str(tmp)]
+    return _replace(video, tmp, cmd, f"adding the audio of {source} to {video}")
+
+
+def mux_subtitles(video: Path, srt: Path) -> Path:
+    """Add ``srt`` to ``video`` as a subtitle track (mov_text, the mp4 kind); the other streams are copied. The file
+    is replaced atomically."""
+    video = Path(video)
+    tmp = video.with_name(f".{video.stem}.subtitles{video.suffix}")
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-i", str(video), "-i",
+           str(srt), "-map", "0", "-map", "1:s:0", "-c", "copy", "-c:s", "mov_text", "-metadata:s:s:0",
+           "title=parameters", "-movflags", "+faststart", str(tmp)]
+    return _replace(video, tmp, cmd, f"adding the subtitles {srt} to {video}")
+
+
+def _replace(video: Path, tmp: Path, cmd: list[str], doing: str) -> Path:
+    """Run ffmpeg writing ``tmp``, then put it in place of ``video``; a failure leaves ``video`` as it was."""
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise VideoError(f"ffmpeg failed ({result.returncode}) adding the audio of {source} to {video}:\n"
-                         f"{result.stderr.strip()[-2000:]}")
+        raise VideoError(f"ffmpeg failed ({result.returncode}) {doing}:\n{result.stderr.strip()[-2000:]}")
     tmp.replace(video)
     return video
 

@@ -8,15 +8,15 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+from support import click_track
+
 from render.config.assets import resolve_assets
 from render.config.diffusion_plan import needs_lpips
 from render.config.issues import ConfigErrors
 from render.config.planner import plan_and_resolve, plan_run
 from render.config.presets import model_preset
 from render.config.settings import to_settings
-from support import click_track
 
 
 def _refuse(name):
@@ -96,7 +96,8 @@ def test_lpips_guides_a_first_init_even_without_frames_scale(overrides):
 
 def test_the_plan_asks_for_lpips_weights_with_perlin_and_video_input(compose_config, tiny_video):
     for extra in (["animation=none", "perlin_init=true"],
-                  ["animation=video_input", f"animation.video_init_path={tiny_video}"]):
+                  ["animation=video_input", f"animation.video_init_path={tiny_video}",
+                   "animation.video_init_frames_scale=null"]):  # model.init_scale and frames_scale apply
         settings = to_settings(compose_config(*extra, "model=disco512", "model.frames_scale=0",
                                               "model.init_scale=1000", "model.download=true"))
         draft = plan_run(settings)

@@ -1,7 +1,6 @@
 """The planner (plan_run, plan_and_resolve): every problem found before anything heavy, all reported together, each naming setting and fix."""
 from __future__ import annotations
 
-
 import pytest
 
 from render.config.issues import ConfigErrors

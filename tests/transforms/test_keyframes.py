@@ -260,3 +260,26 @@ def test_arbitrary_unicode_raises_only_schedule_errors(text, n):
         evaluate_schedule(text, n)
     except ScheduleError:
         pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-40, 140, allow_nan=False), min_size=1, max_size=9, unique=True),
+       st.lists(st.sampled_from(["linear", "step", "ease_in", "ease_out", "ease_in_out", "cubic"]), min_size=9,
+                max_size=9))
+def test_per_key_weights_are_the_blend_matrix(positions, kinds):
+    """The per-key weights a schedule evaluates with (no keys-by-frames matrix) are blend_weights' numbers."""
+    from transforms.interpolation import blend_weights, key_weights
+
+    positions, kinds, t = np.sort(positions), kinds[:len(positions)], np.arange(100, dtype=np.float64)
+    if "cubic" in kinds[:-1] and np.any(np.diff(positions) < 1):
+        return
+    dense = blend_weights(positions, kinds, t)
+    for row, (used, w) in zip(dense, key_weights(positions, kinds, t)):
+        np.testing.assert_array_equal(used, np.flatnonzero(row != 0))
+        np.testing.assert_array_equal(w, row[used])
+
+
+def test_a_key_on_every_frame_gives_every_value_exactly():
+    values = np.sin(np.arange(20000) / 7.3)  # as a keys-by-frames matrix: 3.2 GB
+    text = ", ".join(f"{f}: ({float(v)!r})" for f, v in enumerate(values))
+    np.testing.assert_array_equal(evaluate_schedule(text, len(values)), values)
