@@ -18,6 +18,7 @@ from render.config.presets import hydra_presets
 from render.config.settings import to_settings
 from render.disk.faults import fault_point
 from render.run.lock import RunLock
+from render.run.migrations import SCHEMA_VERSION
 from render.run.resume import load_resume
 from render.run.signals import GracefulStop
 
@@ -47,12 +48,19 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[s
     from render.interop.apply import with_imported_settings
 
     cfg, imported = with_imported_settings(cfg, overrides)
+    if cfg.get("resume"):  # a branch that stopped part way is finished or undone first (render/run/branch.py)
+        from render.run.branch import recover
+
+        done = recover(output_dir)
+        if done:
+            log.warning("%s: %s", output_dir, done)
     cfg, point = load_resume(cfg, output_dir, overrides)
     settings = to_settings(cfg)
 
     # 2. The plan: the draft names every problem of the settings; the assets are resolved once (URLs, the song, the
     #    source video, the weight files, the device and precisions); the final plan is made from them.
-    plan = plan_and_resolve(settings, output_dir)
+    plan = plan_and_resolve(settings, output_dir, pins=point.pins if point is not None else None,
+                            resuming=point is not None and point.resuming)
     for line in plan.warnings:
         log.warning("%s", line)
     for line in plan.notes:
@@ -67,7 +75,7 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[s
     from render.run.session import RunSession
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    config["seed"] = plan.seed
+    config["seed"], config["schema_version"] = plan.seed, SCHEMA_VERSION
     run = RunDir(output_dir, settings.batch_name).create()
     write_import_report(imported, run.root)
     write_parameters(plan, run.root)  # parameters.csv and parameters.srt: every frame's values, prompts and seed

@@ -124,4 +124,4 @@ def test_tiny_3d_run_on_cuda_survives_a_kill_and_resumes(tmp_path):
     assert len(frame_hashes(tmp_path)) == 6 and (tmp_path / "TimeToDisco.mp4").is_file()
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["status"] == "completed" and record["device"].startswith("cuda")
-    assert record["resumed_at"] == [3] and record["precisions"]["unet"]["value"] in ("bf16", "fp16")
+    assert record["resumed_at"] == [3] and record["segments"][-1]["precisions"]["unet"]["value"] in ("bf16", "fp16")

@@ -46,9 +46,9 @@ log = logging.getLogger(__name__)
 AUDIO_CACHE_DIR = Path("~/.cache/disco-anim/audio")
 
 
-def resolve_assets(draft: RenderPlan, cfg: Config) -> Assets:
-    """Everything :class:`Assets` holds for the run ``draft`` plans; raises :class:`ConfigErrors` naming every
-    problem."""
+def resolve_assets(draft: RenderPlan, cfg: Config, pins=None) -> Assets:
+    """Everything :class:`Assets` holds for the run ``draft`` plans (a resumed run's ``pins`` kept with them);
+    raises :class:`ConfigErrors` naming every problem."""
     issues: list[ConfigIssue] = []
     device = resolve_device(cfg, issues)
     check_images(cfg, issues)
@@ -67,7 +67,7 @@ def resolve_assets(draft: RenderPlan, cfg: Config) -> Assets:
     return Assets(device=device, hardware=probe(device), seed=int(seed) % SEED_MODULUS, memory=memory_bytes(device),
                   audio=audio, video=video, fetched=MappingProxyType(fetched), hub=hub,
                   clip_cpu_precision=MappingProxyType(clip_cpu), weight_sha256=MappingProxyType(digests),
-                  camera_path=camera)
+                  camera_path=camera, pins=pins)
 
 
 def resolve_device(cfg: Config, issues: list[ConfigIssue]) -> "torch.device":
@@ -227,3 +227,34 @@ def check_run_dir(output_dir: Path, plan: RenderPlan) -> None:
         raise ConfigErrors([ConfigIssue("animation.max_frames", plan.n_frames, f"the run needs about "
                                         f"{need / 1e9:.1f} GB and {output_dir} has {free / 1e9:.1f} GB free",
                                         "free disk space, render fewer frames, or set hydra.run.dir elsewhere")])
+
+
+def plan_files(plan: RenderPlan) -> dict[str, Path]:
+    """Every weight file the plan uses, by key (registry key, ``custom``, or a CLIP's ARCH:TAG)."""
+    files = dict(plan.diffusion.files) if plan.diffusion is not None else {}
+    if plan.depth is not None:
+        files.update(plan.depth.files)
+    if plan.flow is not None and plan.flow.file is not None:
+        files[RAFT_WEIGHTS[plan.flow.name]] = plan.flow.file
+    return files
+
+
+def check_pinned_files(plan: RenderPlan, pins) -> None:
+    """A resumed run's weight files are the ones its frames were made with: a file that changed is named, with how
+    to go on (put it back, or branch with the file there now). A missing registry file is fetched again and verified
+    against the same published sha256."""
+    issues = []
+    for key, path in plan_files(plan).items():
+        pinned = pins.weights.get(key)
+        if pinned is None or not Path(path).is_file():
+            continue
+        now = plan.assets.weight_sha256.get(key) or registry.cached_sha256(Path(path)) or registry.sha256_file(path)
+        if now != pinned:
+            issues.append(ConfigIssue("model.name" if key not in (plan.depth.files if plan.depth else {}) else
+                                      "depth.name", str(path), f"the weight file {key} this run's frames were made "
+                                      f"with has changed (sha256 {pinned[:12]}... -> {now[:12]}...)",
+                                      "put back the file the run started with; or continue with the file there now as "
+                                      "a branch: python main.py resume=<run dir> resume_from=<next frame> (the frames "
+                                      "before it are kept)"))
+    if issues:
+        raise ConfigErrors(issues)

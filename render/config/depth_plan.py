@@ -16,6 +16,7 @@ from render.models import registry
 MIDAS_FILES = {name: name for name in ("dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small")}
 ADABINS_FILE = "adabins_nyu"
 DD_MIDAS_WEIGHT = 0.3
+AUTO_DEPTH = "dpt_large"  # what depth=auto uses when its file is present (DD's default)
 
 
 @dataclass(frozen=True)
@@ -32,22 +33,26 @@ def _present(key: str, models_dir: Path) -> bool:
     return registry.find(registry.lookup(key), models_dir) is not None
 
 
-def plan_depth(cfg: DepthConfig, models_dir: str | None, *, allow_download: bool) -> DepthPlan:
+def plan_depth(cfg: DepthConfig, models_dir: str | None, *, allow_download: bool,
+               pinned: tuple[str | None, float | None] = (None, None)) -> DepthPlan:
+    """``pinned``: what ``auto`` and ``midas_weight=null`` chose when the run started (render/config/pins.py)."""
     name = cfg.name.value
     folder = registry.resolve_models_dir(models_dir)
+    if name == "auto" and pinned[0] is not None:
+        name = pinned[0]
     if name in ("flat", "tiny"):
         return DepthPlan(name, 1.0, {})
     fallback = None
     if name == "auto":
-        if _present(MIDAS_FILES["dpt_large"], folder):
-            name = "dpt_large"
+        if _present(MIDAS_FILES[AUTO_DEPTH], folder):
+            name = AUTO_DEPTH
         else:
-            target = registry.target_path(registry.lookup("dpt_large"), folder)
+            target = registry.target_path(registry.lookup(AUTO_DEPTH), folder)
             fallback = (f"depth=auto: {target} is missing, so 3D depth comes from depth=tiny (a random network: "
-                        f"the parallax will not be meaningful). Get it with `python -m render.models dpt_large`, "
+                        f"the parallax will not be meaningful). Get it with `python -m render.models {AUTO_DEPTH}`, "
                         f"or choose depth=flat or depth=tiny to silence this.")
             return DepthPlan("tiny", 1.0, {}, fallback=fallback)
-    weight = cfg.midas_weight
+    weight = cfg.midas_weight if cfg.midas_weight is not None else pinned[1]
     if weight is None:
         weight = DD_MIDAS_WEIGHT if _present(ADABINS_FILE, folder) else 1.0
     keys = [MIDAS_FILES[name]] + ([ADABINS_FILE] if weight < 1.0 else [])

@@ -94,15 +94,15 @@ def registry_clip(spec: ClipSpec) -> bool:
         return False
 
 
-def plan_diffusion(model: ModelConfig, *, first_init: bool, chained: bool = True,
-                   hub: HubClips | None = None) -> tuple[DiffusionPlan | None, list[ConfigIssue]]:
+def plan_diffusion(model: ModelConfig, *, first_init: bool, chained: bool = True, hub: HubClips | None = None,
+                   pinned: str | None = None) -> tuple[DiffusionPlan | None, list[ConfigIssue]]:
     """The diffusion plan of ``model``; ``first_init``: frame 0 starts from an image, ``chained``: later frames
     start from the previous one (see :func:`needs_lpips`);
     ``hub``: the CLIPs from open_clip's table as the assets found them (None before they are resolved: taken as
-    present)."""
+    present); ``pinned``: the diffusion model ``auto`` chose when the run started (render/config/pins.py)."""
     issues: list[ConfigIssue] = []
     hub = hub or HubClips()
-    model, fallback = _resolve_auto(model, needs_lpips(model, first_init, chained), hub)
+    model, fallback = _resolve_auto(model, needs_lpips(model, first_init, chained), hub, pinned)
     model = with_model_defaults(model)
     _check_names(model, issues)
     _check_numbers(model, issues)
@@ -133,9 +133,14 @@ def hub_clip_names(model: ModelConfig) -> tuple[str, ...]:
     return tuple(s.name for s in specs if not s.is_tiny and not registry_clip(s))
 
 
-def _resolve_auto(model: ModelConfig, lpips: bool, hub: HubClips) -> tuple[ModelConfig, str | None]:
+def _resolve_auto(model: ModelConfig, lpips: bool, hub: HubClips,
+                  pinned: str | None = None) -> tuple[ModelConfig, str | None]:
     if model.name != "auto":
         return model, None
+    if pinned == TINY:  # the run started without the files: it goes on with the networks that made its frames
+        return replace(model_preset(TINY), name="tiny (auto fallback)", models_dir=model.models_dir), None
+    if pinned is not None:
+        return replace(model, name=f"auto ({model.diffusion_model})"), None
     models_dir = registry.resolve_models_dir(model.models_dir)
     try:
         keys = required_files(model, lpips)
@@ -152,8 +157,7 @@ def _resolve_auto(model: ModelConfig, lpips: bool, hub: HubClips) -> tuple[Model
               f"uses model=tiny (small random networks: the pictures will not be meaningful).\n{lines}\n"
               f"  Get them with `python -m render.models {' '.join(f.key for f in missing)}` "
               f"(or set model.models_dir / ${registry.MODELS_DIR_ENV}), or choose model=tiny to silence this.")
-    tiny = replace(model_preset(TINY), name="tiny (auto fallback)", models_dir=model.models_dir)
-    return tiny, reason
+    return replace(model_preset(TINY), name="tiny (auto fallback)", models_dir=model.models_dir), reason
 
 
 CLIP_FIX = "write ARCH:TAG, e.g. ViT-B-32:openai, ViT-B-32:laion2b_e16, or tiny-vit-32:random"

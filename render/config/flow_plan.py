@@ -24,9 +24,12 @@ class FlowPlan:
     problem: str | None = None  # the missing-file message when nothing may be downloaded
 
 
-def plan_flow(cfg: FlowConfig, models_dir: str | None, *, allow_download: bool) -> FlowPlan:
+def plan_flow(cfg: FlowConfig, models_dir: str | None, *, allow_download: bool, pinned: str | None = None) -> FlowPlan:
+    """``pinned``: what ``auto`` chose when the run started (render/config/pins.py)."""
     folder = registry.resolve_models_dir(models_dir)
     name = cfg.name.value
+    if name == "auto" and pinned is not None:
+        name = pinned
     if name == "auto":
         file = registry.lookup(RAFT_WEIGHTS["raft_large"])
         if registry.find(file, folder) is None:

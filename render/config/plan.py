@@ -76,6 +76,7 @@ class Assets:
     clip_cpu_precision: Mapping[str, str] = field(default_factory=dict)  # ARCH:TAG -> what auto picks on a CPU
     weight_sha256: Mapping[str, str] = field(default_factory=dict)  # registry key -> verified digest
     camera_path: Any = None  # animation.camera_path's glTF camera, read (transforms/camera_path.py CameraPath)
+    pins: Any = None  # a resumed run's pinned choices (render/config/pins.py Pins)
 
 
 @dataclass(frozen=True)

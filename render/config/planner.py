@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from render.config import checks
-from render.config.assets import Assets, check_run_dir, resolve_assets
+from render.config.assets import Assets, check_pinned_files, check_run_dir, resolve_assets
 from render.config.camera_path import check_camera_path, with_camera_path
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import TINY, DiffusionPlan, plan_diffusion
@@ -36,6 +36,7 @@ from render.config.limits import (
     check_steps,
 )
 from render.config.model_defaults import with_model_defaults
+from render.config.pins import Pins
 from render.config.plan import RenderPlan, VideoSource
 from render.config.precision import (
     PrecisionChoice,
@@ -45,36 +46,42 @@ from render.config.precision import (
     choose_unet,
 )
 from render.config.schema import Config
-from render.config.settings import video_model_settings, video_override_names
+from render.config.settings import setting_value, video_model_settings, video_override_names
 from render.guidance.clip_spec import ClipSpec, vision_cpu_precision
 from render.models import registry
 from transforms.prompts import PromptSchedule
 
 
-def plan_and_resolve(settings: Config, output_dir: Path | None = None) -> RenderPlan:
+def plan_and_resolve(settings: Config, output_dir: Path | None = None, *, pins: Pins | None = None,
+                     resuming: bool = False) -> RenderPlan:
     """The recipe's first steps: the draft plan, the assets resolved from it, the final plan (and, with
-    ``output_dir``, the run dir checked for writing and room)."""
-    assets = resolve_assets(plan_run(settings), settings)
+    ``output_dir``, the run dir checked for writing and room). ``pins``: what a resumed or branched run's ``auto``
+    settings chose when it started; ``resuming`` (not branching): its weight files must be the ones it used."""
+    assets = resolve_assets(plan_run(settings, pins=pins), settings, pins)
     plan = plan_run(settings, assets)
+    if resuming and pins is not None:
+        check_pinned_files(plan, pins)
     if output_dir is not None:
         check_run_dir(output_dir, plan)
     return plan
 
 
-def plan_run(settings: Config, assets: Assets | None = None) -> RenderPlan:
-    """The plan of ``settings`` (a draft without ``assets``); raises :class:`ConfigErrors`."""
+def plan_run(settings: Config, assets: Assets | None = None, *, pins: Pins | None = None) -> RenderPlan:
+    """The plan of ``settings`` (a draft without ``assets``); raises :class:`ConfigErrors`. ``pins`` (or
+    ``assets.pins``): the choices a resumed run's ``auto`` settings made when it started."""
     cfg, issues = settings, []
+    pins = (assets.pins if assets is not None else pins) or Pins()
     max_frames = check_frame_count(checks.check_frames(cfg, issues), "animation.max_frames", issues)
     _check_settings(cfg, issues)
-    depth = _plan_depth(cfg, issues)
-    flow = _plan_flow(cfg, issues)
+    depth = _plan_depth(cfg, issues, pins)
+    flow = _plan_flow(cfg, issues, pins)
     video_info = assets.video if assets is not None else None
     nth = max(cfg.animation.extract_nth_frame, 1)
     fps = checks.output_fps(cfg, video_info.fps if video_info is not None else None, nth)
     checks.check_exports(cfg, fps, issues)
-    diffusion = _plan_diffusion(cfg, assets, issues)
+    diffusion = _plan_diffusion(cfg, assets, issues, pins)
     model = diffusion.model if diffusion is not None else with_model_defaults(cfg.model)
-    width, height = checks.frame_size(cfg, model.width_height, issues)
+    width, height = checks.frame_size(cfg, pins.size or model.width_height, issues)
     check_frame_sides(width, height, issues)
     stills = checks.check_batches(cfg, max_frames, issues)
     n_frames = _frame_count(cfg, max_frames, stills, assets)
@@ -90,7 +97,7 @@ def plan_run(settings: Config, assets: Assets | None = None) -> RenderPlan:
     if video_info is not None:
         video = VideoSource(Path(cfg.animation.video_init_path).expanduser().resolve(), video_info, nth,
                             n_frames, (width, height))
-    precisions = choose_precisions(cfg, assets, diffusion, depth, flow) if assets is not None else {}
+    precisions = choose_precisions(cfg, assets, diffusion, depth, flow, pins) if assets is not None else {}
     warnings = _warnings(cfg, (width, height), diffusion, depth, precisions)
     return RenderPlan(n_frames=n_frames or 0, width=width, height=height, fps=fps,
                       seed=assets.seed if assets is not None else (cfg.seed or 0), **values, diffusion=diffusion,
@@ -124,12 +131,13 @@ def _check_settings(cfg: Config, issues: list[ConfigIssue]) -> None:
         check_step_limit(video_model_settings(cfg).steps, steps_setting, issues)
 
 
-def _plan_depth(cfg: Config, issues: list[ConfigIssue]) -> DepthPlan | None:
+def _plan_depth(cfg: Config, issues: list[ConfigIssue], pins: Pins) -> DepthPlan | None:
     """The depth plan of a 3D run (None for other modes): which model, its files, the fallback to announce."""
     depth = cfg.depth
     if not checks.check_depth_settings(cfg, issues) or cfg.animation.mode.value != "3d":
         return None
-    plan = plan_depth(depth, cfg.model.models_dir, allow_download=cfg.model.download)
+    plan = plan_depth(depth, cfg.model.models_dir, allow_download=cfg.model.download,
+                      pinned=(pins.depth, pins.midas_weight))
     for key, path in plan.files.items():  # a file without a published sha256: refused before it is fetched
         try:
             registry.vouched_file(registry.lookup(key), path)
@@ -141,10 +149,10 @@ def _plan_depth(cfg: Config, issues: list[ConfigIssue]) -> DepthPlan | None:
     return plan
 
 
-def _plan_flow(cfg: Config, issues: list[ConfigIssue]) -> FlowPlan | None:
+def _plan_flow(cfg: Config, issues: list[ConfigIssue], pins: Pins) -> FlowPlan | None:
     if cfg.animation.mode.value != "video_input":
         return None
-    flow = plan_flow(cfg.flow, cfg.model.models_dir, allow_download=cfg.model.download)
+    flow = plan_flow(cfg.flow, cfg.model.models_dir, allow_download=cfg.model.download, pinned=pins.flow)
     if flow.problem:
         issues.append(ConfigIssue("flow.name", cfg.flow.name.value, flow.problem,
                                   "download the file (model.download=true when online), or use flow=dis"))
@@ -156,12 +164,13 @@ def first_init(cfg: Config) -> bool:
     return bool(cfg.init_image) or bool(cfg.perlin_init) or cfg.animation.mode.value == "video_input"
 
 
-def _plan_diffusion(cfg: Config, assets: Assets | None, issues: list[ConfigIssue]) -> DiffusionPlan | None:
+def _plan_diffusion(cfg: Config, assets: Assets | None, issues: list[ConfigIssue],
+                    pins: Pins) -> DiffusionPlan | None:
     if cfg.generator.value != "diffusion":
         return None
     chained = cfg.animation.mode.value != "none"
     plan, problems = plan_diffusion(video_model_settings(cfg), first_init=first_init(cfg), chained=chained,
-                                    hub=assets.hub if assets is not None else None)
+                                    hub=assets.hub if assets is not None else None, pinned=pins.model)
     renamed = video_override_names(cfg)
     issues += [ConfigIssue(renamed.get(p.setting, p.setting), p.value, p.problem, p.fix) for p in problems]
     return plan
@@ -218,8 +227,21 @@ def _generator_kind(cfg: Config, diffusion: DiffusionPlan | None) -> str:
 
 
 def choose_precisions(cfg: Config, assets: Assets, diffusion: DiffusionPlan | None, depth: DepthPlan | None,
-                      flow: FlowPlan | None) -> dict[str, PrecisionChoice]:
-    """Each model's precision, from the settings and what the device can do (render/config/precision.py)."""
+                      flow: FlowPlan | None, pins: Pins | None = None) -> dict[str, PrecisionChoice]:
+    """Each model's precision, from the settings and what the device can do (render/config/precision.py); a
+    precision still ``auto`` keeps what it was when a resumed run started."""
+    out = _choose_precisions(cfg, assets, diffusion, depth, flow)
+    settings = {"unet": "model.precision", "depth": "depth.precision", "flow": "flow.precision"}
+    for name, pinned in (pins.precisions if pins is not None else {}).items():
+        setting = settings.get(name, "model.clip_precision")
+        if name in out and setting_value(cfg, setting).value == "auto" and out[name].value != pinned:
+            out[name] = PrecisionChoice(pinned, f"pinned: the run started with {pinned} (here auto picks "
+                                        f"{out[name].value}: {out[name].reason})")
+    return out
+
+
+def _choose_precisions(cfg: Config, assets: Assets, diffusion: DiffusionPlan | None, depth: DepthPlan | None,
+                       flow: FlowPlan | None) -> dict[str, PrecisionChoice]:
     hw, out = assets.hardware, {}
     if diffusion is not None:
         model = diffusion.model

@@ -350,6 +350,9 @@ class Config:
                                                    "config.yaml: the run's base settings, this command's overrides "
                                                    "on top; the mapping goes to import_report.md (README 'Settings "
                                                    "from other tools')")
+    schema_version: Optional[int] = setting(None, "the layout of a run's settings, written into its config.yaml (a "
+                                                  "run dir of an older layout is migrated when it is resumed); not "
+                                                  "set by hand")
     download: Optional[str] = setting(None, "fetch the weight files of a model preset (disco512, disco256) or of "
                                             "registry keys (comma-separated) into model.models_dir, then exit")
     text_prompts: Dict[Any, List[str]] = open_dict_setting("prompts per key frame, each 'text:weight' (the "

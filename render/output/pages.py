@@ -29,6 +29,8 @@ th { color: var(--dim); font-weight: normal; } td.num { text-align: right; font-
 .badge.completed { background: #1f4d2b; color: var(--good); } .badge.failed { background: #5a1f1f; color: var(--bad); }
 .badge.running { background: #1f3a5a; color: var(--accent); }
 .note { color: var(--dim); } .error { color: var(--bad); white-space: pre-wrap; overflow-wrap: anywhere; }
+.warning { border: 1px solid #8a6d1f; background: #2e2614; color: #f2cc60; border-radius: 6px; padding: .6rem .9rem;
+           margin: .6rem 0; } .warning pre { background: none; padding: 0; white-space: pre-wrap; color: inherit; }
 .row { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
 .panel { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: .8rem; }
 .frames img { width: 192px; } .frames figure { margin: 0; } figcaption { color: var(--dim); font-size: 12px; }

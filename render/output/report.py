@@ -99,6 +99,10 @@ def _header(root: Path, record: RunRecord, batch_name: str, n_frames: int | None
              + (f" · resumed at frame {', '.join(map(str, record.resumed_at))}" if record.resumed_at else "") + "</p>"]
     if record.status.startswith("failed"):
         lines.append(f'<p class="error">{esc(record.status)}</p>')
+    if record.warnings:  # said where people look: random networks, missing files, precisions against the hardware
+        items = "".join(f"<li><pre>{esc(w)}</pre></li>" for w in record.warnings)
+        lines.append(f'<div class="warning" id="warnings"><strong>{len(record.warnings)} warning'
+                     f'{"s" if len(record.warnings) != 1 else ""}</strong><ul>{items}</ul></div>')
     if record.status != "completed":
         what = ("if it stops, continue it with" if record.status == "running" else "continue it with")
         lines.append(f'<p>The run is {esc(record.status.split(":", 1)[0])}; {what}:</p>'

@@ -188,7 +188,7 @@ class Checkpoints:
                 except CheckpointError:
                     names = set()
                 for name in names:
-                    _link_or_copy(self.folder / BLOBS / f"{name}.u8", destination / BLOBS / f"{name}.u8")
+                    link_or_copy(self.folder / BLOBS / f"{name}.u8", destination / BLOBS / f"{name}.u8")
                 shutil.move(str(path), destination / path.name)
             else:
                 path.unlink()
@@ -235,7 +235,7 @@ def _load_blobs(node: Any, folder: Path) -> Any:
     return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(shape)
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path, target: Path) -> None:
     if target.exists():
         return
     try:

@@ -39,8 +39,10 @@ class RunRecord:
     git_commit: str | None
     packages: dict[str, str]
     device: str
-    model_files: dict[str, dict[str, str | None]] = field(default_factory=dict)
-    precisions: dict[str, dict[str, str]] = field(default_factory=dict)  # per model: value, reason
+    # one per start, resume or branch: from_frame, time, model_files (path, sha256), precisions (value, reason),
+    # warnings; never overwritten, so a run's frames can be traced to the files and precisions that made them
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # every segment's warnings, each once: on the run's page
     presets: dict[str, Any] = field(default_factory=dict)  # config_name and group choices it was composed from
     frames: list[FrameTiming] = field(default_factory=list)
     resumed_at: list[int] = field(default_factory=list)
@@ -67,10 +69,25 @@ class RunRecord:
         with atomic_open(path, "w") as fh:
             json.dump(asdict(self), fh, indent=2, default=str)
 
+    def add_segment(self, from_frame: int, model_files: dict, precisions: dict, warnings: list[str]) -> None:
+        """A start, resume or branch: what made the frames from ``from_frame`` on."""
+        self.segments.append({"from_frame": from_frame, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                              "model_files": model_files, "precisions": precisions, "warnings": list(warnings)})
+        self.warnings = list(dict.fromkeys([*self.warnings, *warnings]))
+
+    @property
+    def model_files(self) -> dict[str, dict[str, str | None]]:
+        """The latest segment's weight files."""
+        return self.segments[-1]["model_files"] if self.segments else {}
+
     @classmethod
     def read(cls, path: Path) -> "RunRecord":
         data = json.loads(Path(path).read_text())
         data["frames"] = [FrameTiming(**f) for f in data.get("frames", [])]
+        old = {k: data.pop(k) for k in ("model_files", "precisions") if k in data}  # before segments
+        if old and not data.get("segments"):
+            data["segments"] = [{"from_frame": 0, "time": None, "model_files": old.get("model_files", {}),
+                                 "precisions": old.get("precisions", {}), "warnings": []}]
         return cls(**data)
 
     def summary(self) -> str:

@@ -11,6 +11,7 @@ two plans, made from the same resolved assets).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,13 +25,15 @@ import numpy as np
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from render.config.pins import PINS_FILE, pins_from_segment, read_pins
 from render.config.plan import RenderPlan
 from render.config.schema import Config
+from render.run.migrations import migrate_config
 from render.user_error import UserError
 
 log = logging.getLogger(__name__)
 ALLOWED_PREFIXES = ("output.", "animation.max_frames", "device", "model.models_dir", "model.download", "resume",
-                    "download", "batch_name")
+                    "download", "batch_name", "schema_version")
 GLOBAL_GROUPS = {"prompts": ("text_prompts", "image_prompts")}  # groups whose presets write top-level keys
 THIS_COMMAND = ("resume", "resume_from", "resume_retain")  # a resume's own keys, never the saved run's
 STATE_DIR = "state"
@@ -51,6 +54,12 @@ class ResumePoint:
     saved_config: dict  # the run's config as it was saved
     record: Any  # the run's RunRecord (None before its first run.json)
     branch: Any = None  # a Branch when resume_from is given
+    pins: Any = None  # what the run's auto settings chose when it started (render/config/pins.py)
+
+    @property
+    def resuming(self) -> bool:
+        """A plain resume (not a branch): the run goes on exactly as it was."""
+        return self.branch is None
 
 
 def resume_command(run_dir: Path) -> str:
@@ -222,23 +231,52 @@ def load_resume(composed: DictConfig, run_dir: Path, overrides: Iterable[str]) -
         return composed, None
     from render.run.checkpoint import Checkpoints
 
-    saved = read_saved_config(run_dir)
+    raw = read_saved_config(run_dir)
+    saved, migrated = migrate_config(raw, run_dir / "config.yaml")
+    for line in migrated:
+        log.info("%s: migrated to %s", run_dir, line)
     effective = effective_config(composed, saved, overrides)
     saved_dict, current = OmegaConf.to_container(saved), OmegaConf.to_container(effective)
     checkpoints = Checkpoints(run_dir / STATE_DIR)
     finished = finished_state(run_dir, checkpoints)
+    pins = _pins(run_dir, saved_dict, config_hash(OmegaConf.to_container(raw)))
     if branch_at is not None:
         state = branch_state(checkpoints, int(branch_at), -1 if finished is None else finished.frame)
         branch = branch_of(int(branch_at), saved_dict, current, bool(composed.get("resume_retain")))
-        return effective, ResumePoint(state, saved_dict, _read_record(run_dir), branch)
+        return effective, ResumePoint(state, saved_dict, _read_record(run_dir), branch, pins)
     if finished is None:
         return effective, None
     record = _read_record(run_dir)
-    if finished.config_hash != config_hash(saved_dict) and not _branch_begun(record, finished, saved_dict):
+    made_with = {config_hash(saved_dict), *(pins.legacy_hashes if pins is not None else ())}
+    if finished.config_hash not in made_with and not _branch_begun(record, finished, saved_dict):
         raise ResumeError(f"{run_dir}/config.yaml does not match the settings its state was made with; was it "
                           f"edited? Restore it, or start a new run.")
     check_compatible(saved_dict, current)
-    return effective, ResumePoint(finished, saved_dict, record)
+    return effective, ResumePoint(finished, saved_dict, record, pins=pins)
+
+
+def _pins(run_dir: Path, saved: dict, raw_hash: str):
+    """The run's pins: ``state/pins.json``, or, for a run dir of an older layout, what its run.json recorded; with the
+    hash of its config in the layout it was saved in (older states carry it)."""
+    pins = read_pins(run_dir / STATE_DIR / PINS_FILE)
+    if pins is None:
+        record = _read_record(run_dir)
+        if record is None or not record.segments:
+            return None
+        pins = pins_from_segment(record.segments[0], saved, _frame_size(run_dir))
+    if raw_hash != config_hash(saved) and raw_hash not in pins.legacy_hashes:
+        pins = dataclasses.replace(pins, legacy_hashes=(*pins.legacy_hashes, raw_hash))
+    return pins
+
+
+def _frame_size(run_dir: Path) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(run_dir / "frames" / "00000.png") as image:
+            return image.size
+    except (OSError, ValueError, SyntaxError):
+        return None
 
 
 def _read_record(run_dir: Path):
@@ -309,7 +347,8 @@ def check_compatible(saved: dict, current: dict) -> None:
         shown = "\n".join(f"  {k}: {flatten(saved).get(k, '<unset>')!r} -> {flatten(current).get(k, '<unset>')!r}"
                           for k in refused)
         raise ResumeError(f"resuming would change settings that alter the frames:\n{shown}\n"
-                          f"Resume with the run's own settings, or start a new run.")
+                          f"Resume with the run's own settings, branch with the new ones from a frame "
+                          f"(resume_from=<frame>: the frames before it are kept), or start a new run.")
 
 
 def check_done_frames_unchanged(old: RenderPlan, new: RenderPlan, done: int) -> None:

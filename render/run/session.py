@@ -10,12 +10,13 @@ from typing import Callable, Iterator
 import torch
 from omegaconf import OmegaConf
 
+from render.config.pins import PINS_FILE, pins_of, write_pins
 from render.config.plan import RenderPlan
 from render.config.precision import describe as describe_precisions
 from render.disk.images import load_image
 from render.modes.base import AnimationMode, FrameZeroWrapper
-from render.run.branch import set_aside
-from render.run.checkpoint import Checkpoints, FrameState, restore_rng, rng_state
+from render.run.branch import SetAside, commit, set_aside
+from render.run.checkpoint import CheckpointError, Checkpoints, FrameState, restore_rng, rng_state
 from render.run.loop import FrameDone
 from render.run.record import FrameTiming, RunRecord, model_file_entries, new_record
 from render.run.resume import STATE_DIR, Branch, ResumePoint, check_plans, config_hash
@@ -31,7 +32,12 @@ def adopt_frame_zero(mode: AnimationMode, frame_zero: Path, width: int, height: 
     take it from its PNG: they match and loop to frame 0, as when on from the start."""
     while isinstance(mode, FrameZeroWrapper):
         if mode.frame_zero is None:
-            image = load_image(frame_zero, width, height)
+            try:
+                image = load_image(frame_zero, width, height)
+            except (OSError, ValueError, SyntaxError) as exc:
+                raise CheckpointError(f"{frame_zero} cannot be read ({exc}); colour coherence and seamless loops "
+                                      f"turned on at a branch match frame 0\n    fix: restore the frame, or branch "
+                                      f"without turning them on (nothing was changed)") from None
             mode.frame_zero = torch.from_numpy(image).permute(2, 0, 1)[None].contiguous()
         mode = mode.inner
 
@@ -50,7 +56,6 @@ class RunSession:
         self.record = point.record if point is not None and point.record is not None else new_record(
             config, plan.device, CODE_DIR)
         self.record.config, self.record.status = config, "running"
-        self.record.precisions = {name: choice.as_dict() for name, choice in plan.precisions.items()}
         if plan.precisions:
             log.info("%s", describe_precisions(plan.precisions))
         if presets and not self.record.presets:  # a resumed run keeps the presets it started from
@@ -66,33 +71,41 @@ class RunSession:
             check_plans(self.point, self.plan, self.config)
 
     def begin(self, mode: AnimationMode, model_files: dict[str, Path]) -> None:
-        """Before the first frame (the models are built): a branch sets the replaced frames aside, then the config,
-        the record and (resuming or branching) the mode's state and the RNG states."""
-        if self.point is not None and self.point.branch is not None:
-            self._branch(self.point.branch)
-        self.run.write_text(self.run.config_path, OmegaConf.to_yaml(self.config))
-        self.record.model_files = model_file_entries(model_files)
+        """Before the first frame (the models are built): a resumed or branched run's mode state and RNG states come
+        back first (nothing is moved before everything a branch needs has loaded), then a branch sets the replaced
+        frames aside, then the config, the pins and the record are written (and the branch committed)."""
         if self.point is not None and self.point.state is not None:
             mode.load_state_dict(self.point.state.mode, self.plan.device)
             restore_rng(self.point.state.rng)
             adopt_frame_zero(mode, self.run.frame_path(0), self.plan.width, self.plan.height)
-        if self.point is not None and self.point.branch is None:
+        branch = self.point.branch if self.point is not None else None
+        aside = set_aside(self.run.root, branch.frame, branch.retain, self.checkpoints) if branch else None
+        self.run.write_text(self.run.config_path, OmegaConf.to_yaml(self.config))
+        entries = model_file_entries(model_files)
+        legacy = self.point.pins.legacy_hashes if self.point is not None and self.point.pins is not None else ()
+        write_pins(self.run.root / STATE_DIR / PINS_FILE, pins_of(self.plan, entries, legacy), self.run.write_text)
+        if branch is not None:
+            self._record_branch(branch, aside)
+        self.record.add_segment(self.start_frame, entries,
+                                {name: choice.as_dict() for name, choice in self.plan.precisions.items()},
+                                list(self.plan.warnings))
+        if self.point is not None and branch is None:
             self.record.resumed_at.append(self.start_frame)
             log.info("resuming %s at frame %d of %d", self.run.root, self.start_frame, self.plan.n_frames)
         self.write_record()
+        if aside is not None:
+            retained = commit(aside, self.checkpoints)
+            changes = ", ".join(branch.changed) or "no settings"
+            log.info("branched %s at frame %d (changed: %s); the frames it replaces are %s", self.run.root,
+                     branch.frame, changes, f"in {retained}" if retained is not None else "deleted")
 
-    def _branch(self, branch: Branch) -> None:
-        retained = set_aside(self.run.root, branch.frame, branch.retain, self.checkpoints)
+    def _record_branch(self, branch: Branch, aside: SetAside) -> None:
         self.record.frames = [f for f in self.record.frames if f.frame < branch.frame]
         self.record.video, self.record.metrics = None, {}
+        retained = aside.destination.relative_to(self.run.root) if branch.retain else None
         self.record.branches.append({"frame": branch.frame, "changed": branch.changed,
                                      "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config_hash": self.hash,
-                                     "retained": None if retained is None else str(retained.relative_to(
-                                         self.run.root))})
-        self.write_record()
-        changes = ", ".join(branch.changed) or "no settings"
-        log.info("branching %s at frame %d (changed: %s); the frames it replaces are %s", self.run.root,
-                 branch.frame, changes, f"in {retained}" if retained is not None else "deleted")
+                                     "retained": None if retained is None else str(retained)})
 
     def write_record(self) -> None:
         """``run.json`` now, then ``on_record``."""

@@ -122,9 +122,9 @@ def test_choice_and_reason_in_the_log_and_run_json(compose_config, machine, tmp_
     with caplog.at_level(logging.INFO):
         render_animation(cfg, tmp_path, progress=False)
     record = json.loads((tmp_path / "run.json").read_text())
-    assert record["precisions"]["unet"]["value"] == "fp32"
-    assert "no AMX-BF16 or AVX512-BF16" in record["precisions"]["unet"]["reason"]
-    assert record["precisions"]["clip tiny-vit-32:random"]["value"] == "fp32"
+    assert record["segments"][0]["precisions"]["unet"]["value"] == "fp32"
+    assert "no AMX-BF16 or AVX512-BF16" in record["segments"][0]["precisions"]["unet"]["reason"]
+    assert record["segments"][0]["precisions"]["clip tiny-vit-32:random"]["value"] == "fp32"
     assert "precision: unet fp32 (this CPU has no AMX-BF16 or AVX512-BF16" in caplog.text
 
 

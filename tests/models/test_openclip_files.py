@@ -94,7 +94,7 @@ def test_a_tag_open_clip_lists_is_fetched_once_and_recorded(compose_config, tmp_
     render_animation(cfg, tmp_path / "a", progress=False)
     fetched = tmp_path / "models" / "open_clip" / "tiny-clip.pt"
     assert fetched.read_bytes() == checkpoint and len(hits) == 1
-    entry = json.loads((tmp_path / "a" / "run.json").read_text())["model_files"][f"{ARCH}:{TAG}"]
+    entry = json.loads((tmp_path / "a" / "run.json").read_text())["segments"][0]["model_files"][f"{ARCH}:{TAG}"]
     assert entry == {"path": str(fetched), "sha256": hashlib.sha256(checkpoint).hexdigest()}
     # the next run finds it in the models folder: planned as present, not downloaded again, even offline
     plan = plan_and_resolve(to_settings(compose_config(*RUN, f"model.models_dir={tmp_path / 'models'}")))
