@@ -39,6 +39,7 @@ from render.config.limits import (
     check_models_dir,
     check_step_limit,
     check_steps,
+    check_url_settings,
     image_problem,
     omegaconf_issue,
 )
@@ -290,6 +291,7 @@ def _check_limits(cfg: Config, device: torch.device, issues: list[ConfigIssue]) 
     check_batch_name(cfg.batch_name, issues)
     check_models_dir(cfg.model.models_dir, issues)
     check_image_prompts(cfg.image_prompts, issues)
+    check_url_settings(cfg.url_timeout, cfg.url_max_mb, issues)
     check_device_available(cfg.device, device, issues)
     if cfg.generator.value == "diffusion":
         steps_setting = "animation.video_init_steps" if _video_override_names(cfg).get("model.steps") else \

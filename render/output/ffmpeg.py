@@ -7,6 +7,8 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from render.disk.atomic import rename_into_place
+
 
 class VideoError(RuntimeError):
     pass
@@ -77,8 +79,7 @@ def mux_audio(video: Path, source: Path, *, offset: float = 0.0, duration: float
         tmp.unlink(missing_ok=True)
         raise VideoError(f"ffmpeg failed ({result.returncode}) adding the audio of {source} to {video}:\n"
                          f"{result.stderr.strip()[-2000:]}")
-    tmp.replace(video)
-    return video
+    return rename_into_place(tmp, video)
 
 
 def _encode(inputs: list[str], filters: list[str], out_path: Path, *, crf: int, preset: str) -> Path:
@@ -93,8 +94,7 @@ def _encode(inputs: list[str], filters: list[str], out_path: Path, *, crf: int, 
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise VideoError(f"ffmpeg failed ({result.returncode}) making {out_path}:\n{result.stderr.strip()[-2000:]}")
-    tmp.replace(out_path)
-    return out_path
+    return rename_into_place(tmp, out_path)
 
 
 def probe_video(path: Path) -> VideoInfo:
