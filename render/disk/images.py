@@ -1,10 +1,5 @@
-"""Frames as tensors and as 8-bit images.
-
-Inside the renderer a frame is a float32 tensor ``(1, 3, H, W)`` in [0, 1]. It becomes 8-bit by truncation, exactly
-as Disco Diffusion's ``ToPILImage`` does; the warps add DD's ``1/512 - 1e-4`` bias beforehand so that the truncation
-rounds (see ``transforms.camera3d.EIGHT_BIT_BIAS``). The frame the next one is warped from is the 8-bit frame on disk,
-so a run resumed from its PNG continues exactly.
-"""
+"""Image files: read and resized as DD does, written as PNGs atomically, and checked before use (a regular file,
+a pixel limit, a full decode within a timeout). Their 8-bit conversion is ``render.disk.quantize``'s."""
 from __future__ import annotations
 
 import os
@@ -13,28 +8,12 @@ from concurrent.futures import TimeoutError as DecodeTimeout
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from render.disk.atomic import atomic_open
 
 MAX_IMAGE_PIXELS = 64_000_000  # an init or prompt image beyond 8000x8000 is a decompression bomb or a mistake
 IMAGE_TIMEOUT_S = 30.0
-
-
-def to_uint8(frame: torch.Tensor) -> np.ndarray:
-    """``(1,3,H,W)`` float in [0,1] -> ``(H,W,3)`` uint8, truncating like ``ToPILImage``."""
-    if frame.ndim != 4 or frame.shape[:2] != (1, 3):
-        raise ValueError(f"expected a (1,3,H,W) frame, got {tuple(frame.shape)}")
-    x = frame.detach()[0].float().clamp(0, 1).mul(255).to(torch.uint8)
-    return x.permute(1, 2, 0).cpu().numpy()
-
-
-def from_uint8(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(H,W,3)`` uint8 -> ``(1,3,H,W)`` float32 in [0,1]."""
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H,W,3) uint8 image, got {image.dtype} {image.shape}")
-    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float().div(255)
 
 
 def load_image(path: str | os.PathLike, width: int, height: int) -> np.ndarray:
