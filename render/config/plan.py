@@ -31,6 +31,7 @@ class VideoSource:
     nth: int
     n_frames: int  # frames rendered: min(max_frames, frames extracted)
     size: tuple[int, int]  # (width, height) of the render
+    content_sha256: str  # of the file's bytes: the key of its extracted frames and flow in the cache
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from flow.extract import VideoInputError, probe_video
+from flow.extract import VideoInputError, content_sha256, probe_video
 from render.config import precision
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import TINY, DiffusionPlan, plan_diffusion
@@ -506,7 +506,7 @@ def _check_video(cfg: Config, max_frames: int | None,
         return None, flow
     available = info.selected_frames(anim.extract_nth_frame)
     n_frames = available if max_frames is None else min(max_frames, available)
-    return VideoSource(path, info, anim.extract_nth_frame, n_frames, (0, 0)), flow
+    return VideoSource(path, info, anim.extract_nth_frame, n_frames, (0, 0), content_sha256(path)), flow
 
 
 def _check_3d_options(cfg: Config, issues: list[ConfigIssue]) -> None:

@@ -52,7 +52,7 @@ class SourceFrames:
 
     def __init__(self, source: VideoSource, cache_root: Path):
         w, h = source.size
-        name = f"{source.info.content_sha256[:16]}-{w}x{h}-n{source.nth}"
+        name = f"{source.content_sha256[:16]}-{w}x{h}-n{source.nth}"
         self.folder = Path(os.path.expanduser(cache_root)) / "frames" / name
         self.source = source
 
@@ -79,7 +79,7 @@ class PairFlows:
 
     def __init__(self, frames: SourceFrames, estimator, cache: FlowCache):
         self.frames, self.estimator, self.cache = frames, estimator, cache
-        self.key = FlowKey.for_video(frames.source.info, frames.source.size, estimator, frames.source.nth)
+        self.key = FlowKey.for_video(frames.source.content_sha256, frames.source.size, estimator, frames.source.nth)
 
     def into(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """``(flow i-1 -> i on frame i-1's grid, flow i -> i-1 on frame i's grid)``."""

@@ -1,8 +1,7 @@
-"""Stitching frames into an mp4 with imageio-ffmpeg's bundled ffmpeg, and reading a video's facts back."""
+"""Stitching frames into an mp4 with imageio-ffmpeg's bundled ffmpeg (a video's facts: ``flow.extract.probe_video``)."""
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -12,15 +11,6 @@ from render.disk.atomic import rename_into_place
 
 class VideoError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    frames: int
-    width: int
-    height: int
-    fps: float
-    duration: float
 
 
 def stitch_video(frames_dir: Path, out_path: Path, *, fps: float, crf: int = 17, preset: str = "slow",
@@ -95,13 +85,3 @@ def _encode(inputs: list[str], filters: list[str], out_path: Path, *, crf: int, 
         tmp.unlink(missing_ok=True)
         raise VideoError(f"ffmpeg failed ({result.returncode}) making {out_path}:\n{result.stderr.strip()[-2000:]}")
     return rename_into_place(tmp, out_path)
-
-
-def probe_video(path: Path) -> VideoInfo:
-    """Decode ``path`` and report its frame count, size, frame rate and duration."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    reader.close()
-    frames, duration = imageio_ffmpeg.count_frames_and_secs(str(path))
-    width, height = meta["size"]
-    return VideoInfo(frames=frames, width=width, height=height, fps=float(meta["fps"]), duration=float(duration))

@@ -6,9 +6,9 @@ import pytest
 
 from audio.analysis import load_audio
 from conftest import TINY
+from flow.extract import probe_video
 from render.app import render_animation
 from render.config.validate import ConfigErrors, check_inputs, to_settings
-from render.output.ffmpeg import probe_video
 from support import click_times, click_track, streams
 
 BPM, SECONDS, FPS = 120, 15.0, 12

@@ -9,10 +9,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from conftest import CONF_DIR, ROOT
+from flow.extract import probe_video
 from render.app import render_animation
 from render.config.presets import register_configs
 from render.config.validate import ConfigErrors, check_inputs, to_settings
-from render.output.ffmpeg import probe_video
 from support import click_times, click_track
 
 BPM, SECONDS = 120, 15.0

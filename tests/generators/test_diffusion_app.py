@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
+from flow.extract import probe_video
 from render.app import render_animation
 from render.config.validate import ConfigErrors, check_inputs, to_settings
 from render.diffusion import samplers
-from render.output.ffmpeg import probe_video
 
 TINY_DIFFUSION = ["model=tiny", "width=128", "height=64", "animation.max_frames=3", "seed=7", "model.steps=10",
                   "output.preset=ultrafast"]

@@ -13,9 +13,9 @@ from PIL import Image
 from scipy import ndimage
 
 from flow.estimators import DisFlow
+from flow.extract import probe_video
 from render.app import render_animation
 from render.config.validate import ConfigErrors, check_inputs, to_settings
-from render.output.ffmpeg import probe_video
 from support import frame_hashes, run_main, streams
 
 W, H, N_SOURCE, FPS = 128, 64, 12, 24.0

@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from conftest import TINY
+from flow.extract import probe_video
 from render.app import render_animation
-from render.output.ffmpeg import probe_video, stitch_smooth, stitch_video
+from render.output.ffmpeg import stitch_smooth, stitch_video
 from support import click_track, streams
 
 
