@@ -95,21 +95,23 @@ def fetch_file(url: str, target: Path, *, timeout: float, deadline: float | None
     before it gets its name: whatever it raises is raised as it is, and the part is deleted. ``progress`` is the
     name on a progress bar (none when None).
     """
-    part = part_path(target, resume)
-    watch = _Watch(deadline)
+    part, watch = part_path(target, resume), None
     try:
         _check_url(url)
+        _check_seconds(url, timeout, deadline)
+        watch = _Watch(deadline)
         target.parent.mkdir(parents=True, exist_ok=True)
         _fetch_resuming(url, part, _Transfer(timeout, max_bytes, resume, expected_size, progress, watch), retries)
     except BaseException as exc:
         if not resume or not size_of(part):
             part.unlink(missing_ok=True)
         if isinstance(exc, _FAILURES):
-            cause = _DeadlinePassed() if watch.expired else exc  # a socket shut at the deadline fails in any way
-            raise UrlFetchError(url, reason(cause, timeout, deadline)) from exc
+            late = watch is not None and watch.passed()  # past the deadline, a shut socket fails in any way
+            raise UrlFetchError(url, reason(_DeadlinePassed() if late else exc, timeout, deadline)) from exc
         raise
     finally:
-        watch.stop()
+        if watch is not None:
+            watch.stop()
     try:
         if verify is not None:
             verify(part)
@@ -156,6 +158,12 @@ def _one_line(value) -> str:
     return " ".join(str(value).split()) or type(value).__name__
 
 
+def _check_seconds(url: str, timeout: float, deadline: float | None) -> None:
+    for name, value in (("timeout", timeout), ("deadline", deadline)):
+        if value is not None and not 0 < value <= threading.TIMEOUT_MAX:  # NaN fails too
+            raise UrlFetchError(url, f"the {name} must be a positive number of seconds, not {value!r}")
+
+
 def _check_url(url: str) -> None:
     """A ValueError for what is wrong before any connection: the scheme, no host, a port out of range."""
     parts = urlsplit(url)
@@ -193,8 +201,11 @@ class _Watch:
         self.check()
         return timeout if self.end is None else min(timeout, max(self.end - time.monotonic(), 1e-3))
 
+    def passed(self) -> bool:
+        return self.expired or (self.end is not None and time.monotonic() >= self.end)
+
     def check(self) -> None:
-        if self.expired or (self.end is not None and time.monotonic() >= self.end):
+        if self.passed():
             raise _DeadlinePassed()
 
     def _expire(self) -> None:

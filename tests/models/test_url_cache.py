@@ -107,6 +107,13 @@ def test_a_hostile_server_is_a_named_error_in_time(server, tmp_path, route, name
     assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
 
 
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), 1e300])
+def test_a_timeout_the_socket_cannot_take_is_named(server, tmp_path, timeout):
+    with pytest.raises(UrlFetchError, match="must be a positive number of seconds"):
+        fetch_url(server.url("ok"), tmp_path, max_bytes=10**6, timeout=timeout)
+    assert server.requests == [] and not list(tmp_path.iterdir())
+
+
 def test_a_cached_file_that_no_longer_decodes_is_fetched_again(server, tmp_path):
     url = server.url("ok")
     cached_path(url, tmp_path).write_bytes(b"written by an older version, cut short")
