@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from render.disk.atomic import atomic_open
+from render.disk.hashing import sha256_file
 from render.user_error import UserError
 
 SR = 22050
@@ -291,14 +292,6 @@ def analyze(path, fps: float, *, offset: float = 0.0, duration: float | None = N
 # ------------------------------------------------------------------------------------------------------ cache
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class FeatureCache:
     """Analysed features on disk (``<root>/<key>.npz``), keyed by the sha256 of the audio file's bytes, the analysis
     settings and :data:`VERSION`; a renamed or moved file still hits, an edited one misses."""
@@ -311,7 +304,7 @@ class FeatureCache:
         p = Path(os.path.expanduser(path))
         if not p.is_file():
             load_audio(p)  # raises the AudioError naming audio.path
-        spec = {"sha256": _file_sha256(p), "fps": float(fps), "offset": float(offset),
+        spec = {"sha256": sha256_file(p), "fps": float(fps), "offset": float(offset),
                 "duration": None if duration is None else float(duration), "beat_decay": float(beat_decay),
                 "n_frames": None if n_frames is None else int(n_frames), "version": VERSION}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()

@@ -33,7 +33,8 @@ GUIDED_STEPS_PER_FRAME = 100  # 250 steps, 60% skipped
 
 def non_diffusion(h: int, w: int, depth_kind: str, repeats: int) -> dict[str, float]:
     from depth.estimators import MidasDepth, build_midas
-    from render.disk.images import save_png_atomic, to_uint8
+    from render.disk.images import save_png_atomic
+    from render.disk.quantize import frame_to_image
     from render.modes.mode3d import blend
     from transforms.camera3d import warp3d
 
@@ -46,7 +47,7 @@ def non_diffusion(h: int, w: int, depth_kind: str, repeats: int) -> dict[str, fl
         "depth": lambda: estimator(frame),
         "warp": lambda: warp3d(frame, depth, (0.0, 0.0, 10.0), (0.0, 1.0, 0.0)),
         "blend": lambda: blend(frame, 1 / 3, warped),
-        "save": lambda: save_png_atomic(to_uint8(frame), folder / "00000.png"),
+        "save": lambda: save_png_atomic(frame_to_image(frame), folder / "00000.png"),
     }
     return {name: statistics.median(timed(fn, repeats)) for name, fn in parts.items()}
 

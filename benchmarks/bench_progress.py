@@ -5,7 +5,7 @@ Timed, each ``--repeats`` times after a warm-up, on a smooth random 512x512 pred
 
 - ``on the sampling thread``: what the sampler waits for when a step writes progress.png: the 8-bit conversion of
   the step's ``pred_xstart`` and the hand-off to the writer thread (``StepImages.__call__``);
-- ``conversion + PNG write``: the whole job done synchronously (``to_uint8`` + ``save_png_atomic`` into a run dir:
+- ``conversion + PNG write``: the whole job done synchronously (``frame_to_image`` + ``save_png_atomic`` into a run dir:
   encode, fsync, rename), which the writer thread does while the next step runs;
 
 and, with ``--step``, one guided DDIM step as ``bench_step.py`` builds "ours" (DD's 512x512 UNet, secondary
@@ -59,7 +59,8 @@ def main(argv=None) -> None:
     if args.repeats < 5:
         parser.error("--repeats must be at least 5")
     torch.set_num_threads(args.threads)
-    from render.disk.images import save_png_atomic, to_uint8
+    from render.disk.images import save_png_atomic
+    from render.disk.quantize import frame_to_image
     from render.run.progress import StepImages
     from render.run.run_dir import RunDir
 
@@ -78,7 +79,7 @@ def main(argv=None) -> None:
             hand_off.append(time_once(on_thread))
             images.flush()  # the writer's work is not on the sampling thread; keep the queue empty between calls
         images.close()
-        whole = timed(lambda: save_png_atomic(to_uint8(x0.add(1).div(2)), run.root / "progress.png"), args.repeats)
+        whole = timed(lambda: save_png_atomic(frame_to_image(x0.add(1).div(2)), run.root / "progress.png"), args.repeats)
         png_bytes = (run.root / "progress.png").stat().st_size
     step = guided_step_seconds(args.size, args.step_repeats) if args.step else args.step_seconds
     rows = [("on the sampling thread (conversion + hand-off)", hand_off),

@@ -29,6 +29,7 @@ from flow.extract import (
     SETTING,
     VideoInfo,
     VideoInputError,
+    content_sha256,
     default_output_fps,
     extract_frames,
     iter_frames,
@@ -42,7 +43,8 @@ _RAFT_NAMES = ("RaftFlow", "RaftWeightsError", "convert_princeton_state_dict", "
 __all__ = [
     "FlowCache", "FlowKey", "ConsistencyLayers", "blend_init", "consistency_layers", "consistency_mask",
     "motion_edges", "occlusion", "out_of_frame", "reliability_mask", "DisFlow", "FarnebackFlow", "FlowEstimator",
-    "create_estimator", "forward_backward", "SETTING", "VideoInfo", "VideoInputError", "default_output_fps",
+    "create_estimator", "forward_backward", "SETTING", "VideoInfo", "VideoInputError", "content_sha256",
+    "default_output_fps",
     "extract_frames", "iter_frames", "probe_video", "resize_frame", "flow_to_color", "warp_with_flow", *_RAFT_NAMES,
 ]
 

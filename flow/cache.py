@@ -46,9 +46,10 @@ class FlowKey:
             raise ValueError(f"invalid flow cache key {self}")
 
     @classmethod
-    def for_video(cls, info, size: tuple[int, int], estimator, nth: int = 1) -> "FlowKey":
-        """The key of flow from ``estimator`` (its ``name``) over a probed video (``flow.extract.VideoInfo``)."""
-        return cls(info.content_sha256, tuple(size), estimator.name, nth)
+    def for_video(cls, video_sha256: str, size: tuple[int, int], estimator, nth: int = 1) -> "FlowKey":
+        """The key of flow from ``estimator`` (its ``name``) over a video of this content
+        (``flow.extract.content_sha256``)."""
+        return cls(video_sha256, tuple(size), estimator.name, nth)
 
     def folder_name(self) -> str:
         """``<video hash prefix>-<W>x<H>-n<nth>-<backend>-<digest of the whole key>``, file-system safe."""

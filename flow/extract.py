@@ -1,4 +1,5 @@
-"""Video input: probe a video file and decode every nth frame at the render size.
+"""Videos: probe a file (the one media probe: frames, fps, size, duration, audio; for the video input and for the
+videos a run writes) and decode every nth frame at the render size.
 
 Frames are uint8 RGB arrays of shape (H, W, 3). Frame selection follows Disco Diffusion's
 ``select=not(mod(n, N))``: source frames 0, N, 2N, ... are kept (DD numbers them from 1 on disk; here
@@ -19,7 +20,7 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from render.models.registry import sha256_file
+from render.disk.hashing import sha256_file
 from render.user_error import UserError
 
 SETTING = "animation.video_init_path"
@@ -42,15 +43,15 @@ class VideoInfo:
 
     ``frames`` is the exact number of decodable video frames (ffmpeg decodes the whole stream to count them);
     ``fps`` is the container's frame rate (0.0 when ffmpeg cannot tell); ``width``/``height`` are the decoded
-    frame size in pixels; ``content_sha256`` is the sha256 of the file's bytes (a cache key that survives renames).
+    frame size in pixels; ``duration`` is in seconds, as decoded. The file is not hashed: ``content_sha256``.
     """
 
     frames: int
     fps: float
     width: int
     height: int
+    duration: float
     has_audio: bool
-    content_sha256: str
 
     def selected_frames(self, nth: int = 1) -> int:
         """How many frames ``extract_frames(..., nth=nth)`` yields without ``max_frames``."""
@@ -67,13 +68,19 @@ def default_output_fps(source_fps: float, nth: int) -> float:
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Frame count, fps, size, audio presence and content hash of a video; raises VideoInputError."""
+    """Frame count, fps, size, duration and audio presence of a video; raises VideoInputError."""
     path = _existing_file(path)
-    frames = _count_frames(path)
+    frames, duration = _count_frames(path)
     meta = _read_meta(path)
     width, height = (int(v) for v in meta["size"])
     return VideoInfo(frames=frames, fps=float(meta.get("fps") or 0.0), width=width, height=height,
-                     has_audio="audio_codec" in meta, content_sha256=sha256_file(path))
+                     duration=float(duration), has_audio="audio_codec" in meta)
+
+
+def content_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a video file's bytes (a cache key that survives renames); raises VideoInputError when the
+    file is not there."""
+    return sha256_file(_existing_file(path))
 
 
 def iter_frames(path: str | os.PathLike, size: Size | None = None, nth: int = 1,
@@ -163,14 +170,15 @@ def _existing_file(path: str | os.PathLike) -> str:
     return str(p)
 
 
-def _count_frames(path: str) -> int:
+def _count_frames(path: str) -> tuple[int, float]:
+    """The decodable frames and the seconds they last."""
     try:
-        frames, _secs = imageio_ffmpeg.count_frames_and_secs(path)
+        frames, secs = imageio_ffmpeg.count_frames_and_secs(path)
     except RuntimeError as exc:
         raise _ffmpeg_error(path, str(exc)) from exc
     if not frames:
         raise _no_frames(path)
-    return int(frames)
+    return int(frames), float(secs)
 
 
 def _open_reader(path: str):

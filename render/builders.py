@@ -14,7 +14,8 @@ from render.config.depth_plan import DepthPlan
 from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan
 from render.config.plan import RenderPlan
 from render.config.schema import Config, FlowConfig, schedule_fields
-from render.disk.images import from_uint8, load_image
+from render.disk.images import load_image
+from render.disk.quantize import image_to_frame
 from render.generators.base import FrameGenerator, StepHook
 from render.generators.preview import PreviewGenerator
 from render.models.download import ensure
@@ -31,7 +32,7 @@ def animated_schedules(plan: RenderPlan, mode_name: str) -> dict:
 def build_init_source(settings: Config, plan: RenderPlan, device: torch.device) -> InitSource:
     """Frame 0's init: ``init_image`` if given, else Perlin noise if ``perlin_init``, else None (noise)."""
     if settings.init_image:
-        image = from_uint8(load_image(plan.local_image(settings.init_image), plan.width, plan.height), device)
+        image = image_to_frame(load_image(plan.local_image(settings.init_image), plan.width, plan.height), device)
         return lambda params: image
     if settings.perlin_init:
         from render.generators.perlin import perlin_image

@@ -49,7 +49,9 @@ def blend_weights(positions: np.ndarray, kinds: Sequence[str], t: np.ndarray) ->
     inside = (segment >= 0) & (segment < n_keys - 1)
     cubic = np.flatnonzero(inside)[np.asarray(kinds, dtype=object)[segment[inside]] == "cubic"]
     if len(cubic):
-        from scipy.interpolate import CubicSpline  # a cubic key is rare; scipy.interpolate takes 0.8 s to import
+        from scipy.interpolate import (
+            CubicSpline,  # a cubic key is rare; scipy.interpolate takes 0.8 s to import
+        )
 
         basis = CubicSpline(positions, np.eye(n_keys), bc_type="not-a-knot", axis=0)(t[cubic])
         weights[:, cubic] = basis.T

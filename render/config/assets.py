@@ -53,7 +53,7 @@ def resolve_assets(draft: RenderPlan, cfg: Config, pins=None) -> Assets:
     device = resolve_device(cfg, issues)
     check_images(cfg, issues)
     fetched = fetch_image_urls(cfg, draft, issues)
-    video = probe_source_video(cfg, issues)
+    video, video_sha256 = probe_source_video(cfg, issues)
     hub, clip_cpu = HubClips(), {}
     if draft.diffusion is not None:  # the model after auto
         hub, clip_cpu = resolve_clips(draft.diffusion.model, issues)
@@ -65,7 +65,7 @@ def resolve_assets(draft: RenderPlan, cfg: Config, pins=None) -> Assets:
         raise ConfigErrors(issues)
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(SEED_MODULUS)
     return Assets(device=device, hardware=probe(device), seed=int(seed) % SEED_MODULUS, memory=memory_bytes(device),
-                  audio=audio, video=video, fetched=MappingProxyType(fetched), hub=hub,
+                  audio=audio, video=video, video_sha256=video_sha256, fetched=MappingProxyType(fetched), hub=hub,
                   clip_cpu_precision=MappingProxyType(clip_cpu), weight_sha256=MappingProxyType(digests),
                   camera_path=camera, pins=pins)
 
@@ -108,23 +108,25 @@ def fetch_image_urls(cfg: Config, draft: RenderPlan, issues: list[ConfigIssue]) 
         try:
             fetched[url] = fetch_url(url, folder, max_bytes=int(cfg.url_max_mb * 1e6), timeout=cfg.url_timeout)
         except UrlFetchError as exc:
-            issues.append(ConfigIssue(setting, url, exc.reason, "check the URL and the connection, raise url_max_mb "
-                                      "or url_timeout, or download the image and give its path"))
+            issues.append(ConfigIssue(setting, url, exc.reason, "check the URL (an http(s) address of a PNG or JPEG) "
+                                      "and the connection, raise url_max_mb or url_timeout, or download the image "
+                                      "and give its path"))
     return fetched
 
 
-def probe_source_video(cfg: Config, issues: list[ConfigIssue]) -> "VideoInfo | None":
-    """video_input's source video: frames, rate, size and content hash (the flow cache's key)."""
+def probe_source_video(cfg: Config, issues: list[ConfigIssue]) -> tuple["VideoInfo | None", str]:
+    """video_input's source video: frames, rate and size, and its content hash (the flow cache's key)."""
     path = cfg.animation.video_init_path
     if cfg.animation.mode.value != "video_input" or not path:
-        return None
-    from flow.extract import VideoInputError, probe_video
+        return None, ""
+    from flow.extract import VideoInputError, content_sha256, probe_video
 
+    source = Path(os.path.expanduser(path)).resolve()
     try:
-        return probe_video(Path(os.path.expanduser(path)).resolve())
+        return probe_video(source), content_sha256(source)
     except VideoInputError as exc:
         issues.append(ConfigIssue("animation.video_init_path", path, exc.problem, exc.fix))
-        return None
+        return None, ""
 
 
 def analyse_song(cfg: Config, video: "VideoInfo | None", issues: list[ConfigIssue]) -> "AudioFeatures | None":

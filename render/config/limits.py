@@ -1,30 +1,27 @@
 """Limits checked before anything heavy: finite numbers, frame counts, frame sides, step counts the respacing can
-make, a plain ``batch_name`` (the plan); the memory a frame needs, devices that exist and image files (regular files,
-a pixel limit, a decode timeout) when the assets are resolved. Each problem is a ``ConfigIssue`` (setting, value,
-fix) added to the caller's list."""
+make, a plain ``batch_name``, bounds of the URL downloads (the plan); the memory a frame needs, devices that exist
+and image files (regular files, a pixel limit, a decode timeout: ``render.disk.images.image_problem``) when the
+assets are resolved. Each problem is a ``ConfigIssue`` (setting, value, fix) added to the caller's list."""
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as DecodeTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from PIL import Image
-
 from render.config.issues import ConfigIssue
 from render.diffusion.respacing import check_respacing
+from render.disk.images import file_problem, image_problem
 
 if TYPE_CHECKING:
     import torch
 
 MAX_FRAMES = 100_000  # 69 minutes at 24 fps; the schedules of more frames alone fill gigabytes
 MAX_SIDE = 16384  # libx264's largest frame side
-MAX_IMAGE_PIXELS = 64_000_000  # an init or prompt image beyond 8000x8000 is a decompression bomb or a mistake
-IMAGE_TIMEOUT_S = 30.0
 MAX_STEPS = 10_000
+MAX_URL_TIMEOUT_S = 600.0  # one image download; beyond, a stalled server holds the start for many minutes
+MAX_URL_MB = 2000.0  # beyond, the image is far past MAX_IMAGE_PIXELS anyway
 MAX_BATCH_NAME = 200
 MAX_FLOAT = 1e15  # as transforms/keyframes.MAX_VALUE: beyond, float32 arithmetic overflows
 # bytes of working memory per frame pixel, by generator (diffusion: UNet activations with checkpointing, CLIP
@@ -174,42 +171,15 @@ def check_models_dir(models_dir: str | None, issues: list) -> None:
                                   "give a folder for the weight files, e.g. model.models_dir=~/models"))
 
 
-def file_problem(path: Path) -> str | None:
-    """Why ``path`` is not a regular file, or None (a stat, nothing read)."""
-    if not path.exists():
-        return "file not found"
-    if not path.is_file():
-        return "is not a regular file (a folder, FIFO or device)"
-    return None
 
-
-def image_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be used as an image, or None: it must be a regular file that decodes fully within
-    :data:`IMAGE_TIMEOUT_S` seconds and has at most :data:`MAX_IMAGE_PIXELS` pixels."""
-    problem = file_problem(path)
-    if problem:
-        return problem
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(_decode_problem, path).result(timeout=IMAGE_TIMEOUT_S)
-    except DecodeTimeout:
-        return f"took more than {IMAGE_TIMEOUT_S:g} s to decode"
-    finally:
-        pool.shutdown(wait=False)
-
-
-def _decode_problem(path: Path) -> str | None:
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if w * h > MAX_IMAGE_PIXELS:
-                return f"is {w}x{h} pixels, more than the limit of {MAX_IMAGE_PIXELS} (a decompression bomb?)"
-            img.load()  # the whole data stream: a corrupt PNG fails here, not after the models are loaded
-    except Image.DecompressionBombError as exc:
-        return f"is too large to decode safely ({exc})"
-    except (OSError, ValueError, SyntaxError, EOFError, Image.UnidentifiedImageError) as exc:
-        return f"cannot be read as an image ({exc})"
-    return None
+def check_url_settings(timeout: float, max_mb: float, issues: list) -> None:
+    """``url_timeout`` (the whole of one image download) and ``url_max_mb`` are positive and bounded (a socket
+    timeout of 0 or a negative one is refused by the HTTP stack, a huge one overflows it)."""
+    for setting, value, limit, unit, fix in (
+            ("url_timeout", timeout, MAX_URL_TIMEOUT_S, "s", "use e.g. url_timeout=30 (seconds for the whole download)"),
+            ("url_max_mb", max_mb, MAX_URL_MB, "MB", "use e.g. url_max_mb=50")):
+        if math.isfinite(value) and not 0 < value <= limit:  # NaN and infinity: check_finite names them
+            issues.append(ConfigIssue(setting, value, f"must be more than 0 and at most {limit:g} {unit}", fix))
 
 
 def check_image_prompts(prompts: Any, issues: list, *, decode: bool = True) -> None:

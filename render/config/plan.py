@@ -33,6 +33,7 @@ class VideoSource:
     nth: int
     n_frames: int  # frames rendered: min(max_frames, frames extracted)
     size: tuple[int, int]  # (width, height) of the render
+    content_sha256: str  # of the file's bytes: the key of its extracted frames and flow in the cache
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Assets:
     memory: int | None = None  # bytes of the device's memory (None: unknown)
     audio: "AudioFeatures | None" = None
     video: "VideoInfo | None" = None
+    video_sha256: str = ""  # the source video's content hash: the flow cache's key
     fetched: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
     hub: HubClips = field(default_factory=HubClips)
     clip_cpu_precision: Mapping[str, str] = field(default_factory=dict)  # ARCH:TAG -> what auto picks on a CPU

@@ -12,7 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from render.config import checks
-from render.config.assets import Assets, check_pinned_files, check_run_dir, resolve_assets
+from render.config.assets import (
+    Assets,
+    check_pinned_files,
+    check_run_dir,
+    resolve_assets,
+)
 from render.config.camera_path import check_camera_path, with_camera_path
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import TINY, DiffusionPlan, plan_diffusion
@@ -34,6 +39,7 @@ from render.config.limits import (
     check_models_dir,
     check_step_limit,
     check_steps,
+    check_url_settings,
 )
 from render.config.model_defaults import with_model_defaults
 from render.config.pins import Pins
@@ -46,7 +52,11 @@ from render.config.precision import (
     choose_unet,
 )
 from render.config.schema import Config
-from render.config.settings import setting_value, video_model_settings, video_override_names
+from render.config.settings import (
+    setting_value,
+    video_model_settings,
+    video_override_names,
+)
 from render.guidance.clip_spec import ClipSpec, vision_cpu_precision
 from render.models import registry
 from transforms.prompts import PromptSchedule
@@ -96,7 +106,7 @@ def plan_run(settings: Config, assets: Assets | None = None, *, pins: Pins | Non
     video = None
     if video_info is not None:
         video = VideoSource(Path(cfg.animation.video_init_path).expanduser().resolve(), video_info, nth,
-                            n_frames, (width, height))
+                            n_frames, (width, height), assets.video_sha256)
     precisions = choose_precisions(cfg, assets, diffusion, depth, flow, pins) if assets is not None else {}
     warnings = _warnings(cfg, (width, height), diffusion, depth, precisions)
     return RenderPlan(n_frames=n_frames or 0, width=width, height=height, fps=fps,
@@ -119,6 +129,7 @@ def _check_settings(cfg: Config, issues: list[ConfigIssue]) -> None:
     check_home_paths(cfg, issues)
     check_batch_name(cfg.batch_name, issues)
     check_models_dir(cfg.model.models_dir, issues)
+    check_url_settings(cfg.url_timeout, cfg.url_max_mb, issues)
     checks.check_camera(cfg, issues)
     checks.check_3d_options(cfg, issues)
     checks.check_video_settings(cfg, issues)

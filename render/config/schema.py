@@ -328,8 +328,9 @@ class Config:
                                               "downloaded once into url_cache_dir)")
     url_cache_dir: Optional[str] = setting(None, "where images given as URLs (init_image, image prompts) are kept "
                                                  "(default ~/.cache/disco-anim/images)")
-    url_max_mb: float = setting(50.0, "largest image a URL may download, in MB")
-    url_timeout: float = setting(30.0, "seconds a URL download may wait for data before it fails")
+    url_max_mb: float = setting(50.0, "largest image a URL may download, in MB (at most 2000)")
+    url_timeout: float = setting(30.0, "seconds one image download may take in all (connecting, waiting and "
+                                       "receiving; at most 600) before it fails")
     color_coherence: ColorCoherence = setting(ColorCoherence["none"], "match each init made from the previous frame "
                                               "to frame 0's colour histogram, against colour drift: none, lab, hsv "
                                               "or rgb (Deforum's 'Match Frame 0')")

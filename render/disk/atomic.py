@@ -25,8 +25,24 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        fault_point(f"write:{path.name}")
-        os.replace(tmp, path)
+        _rename(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def rename_into_place(tmp: Path, path: Path) -> Path:
+    """Give a finished file written under a temporary name beside ``path`` (by ffmpeg, a download) its final name:
+    its bytes are flushed to disk (fsync) first, so ``path`` never names a partial file, even after a power cut."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _rename(Path(tmp), Path(path))
+    return Path(path)
+
+
+def _rename(tmp: Path, path: Path) -> None:
+    fault_point(f"write:{path.name}")
+    os.replace(tmp, path)

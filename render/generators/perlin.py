@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from render.disk.quantize import truncate_to_u8, u8_array_to_float
+
 
 def _fade(t: torch.Tensor) -> torch.Tensor:
     return 3 * t**2 - 2 * t**3
@@ -74,9 +76,9 @@ def octave_field(amplitudes: list[float], base_cells: int, rows: int, cols: int,
 
 def _autocontrasted(field: torch.Tensor) -> torch.Tensor:
     """Truncate to 8 bits, autocontrast per channel (PIL, as DD), back to a (3,H,W) float in [0,1]."""
-    u8 = field.clamp(0, 1).mul(255).to(torch.uint8).permute(1, 2, 0).numpy()
+    u8 = truncate_to_u8(field).permute(1, 2, 0).numpy()
     img = Image.fromarray(u8[..., 0] if u8.shape[2] == 1 else u8).convert("RGB")
-    arr = np.asarray(ImageOps.autocontrast(img), dtype=np.float32) / 255
+    arr = u8_array_to_float(np.asarray(ImageOps.autocontrast(img)), np.float32)
     return torch.from_numpy(arr).permute(2, 0, 1)
 
 

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from render.models import registry
-from render.models.download import ensure, part_path, size_of
+from render.models.download import ensure
+from render.models.http_fetch import part_path, size_of
 from render.models.registry import (
     PRESET_FILES,
     REGISTRY,

@@ -1,22 +1,19 @@
 """Download model files: resumable, with fallback URLs, verified before the file gets its final name.
 
 A download goes to ``<filename>.part`` (resumed with an HTTP Range request when it exists), is checked against the
-registry's sha256 and only then renamed to ``<filename>``, so a file under its final name is always complete.
+registry's sha256 and only then renamed to ``<filename>``, so a file under its final name is always complete. The
+transfer itself is ``render.models.http_fetch``'s.
 """
 from __future__ import annotations
 
-import http.client
+import functools
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Iterable
-from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
-
-from tqdm import tqdm
 
 from render.models import registry
+from render.models.http_fetch import UrlFetchError, fetch_file, part_path, size_of
 from render.models.registry import (
     PRESET_FILES,
     ChecksumMismatch,
@@ -34,13 +31,8 @@ from render.user_error import UserError
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "disco-anim/0.1 (+urllib)"
 TIMEOUT_S = 60.0  # per connect and per read, not for the whole file
 RETRIES = 3  # resumed attempts per URL after a connection that dropped mid-transfer
-READ_CHUNK = 1 << 20
-PART_SUFFIX = ".part"
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-_RETRYABLE = (TimeoutError, ConnectionError, http.client.IncompleteRead)
 
 
 class DownloadError(UserError, RuntimeError):
@@ -57,118 +49,11 @@ class DownloadError(UserError, RuntimeError):
                          f"tried {len(failures)} URL{'s' if len(failures) != 1 else ''}:\n{tried}{kept}")
 
 
-class IncompleteTransfer(ConnectionError):
-    """The server closed the connection before the whole body arrived."""
-
-
-def part_path(target: Path) -> Path:
-    return target.with_name(target.name + PART_SUFFIX)
-
-
-def size_of(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _reason(exc: BaseException, timeout: float) -> str:
+def _reason(exc: UrlFetchError | ChecksumMismatch) -> str:
     """One line saying why a URL failed."""
-    if isinstance(exc, HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, URLError):
-        if isinstance(exc.reason, TimeoutError):
-            return f"timed out after {timeout:g} s"
-        return f"cannot connect: {exc.reason}"
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {timeout:g} s without data"
     if isinstance(exc, ChecksumMismatch):
         return f"sha256 mismatch: got {exc.actual}, expected {exc.file.sha256 or exc.file.sha256_prefix}; deleted"
-    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, IncompleteTransfer) else str(exc)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# One HTTP request
-
-
-def _body_start(response, offset: int) -> tuple[int, int | None]:
-    """Where the response body starts in the file and the file's total size (None when unknown)."""
-    length = response.headers.get("Content-Length")
-    length = int(length) if length and length.isdigit() else None
-    if response.status != 206:
-        if offset:
-            log.info("the server ignored the Range request; downloading from the start")
-        return 0, length
-    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-    if not match or int(match[1]) != offset:
-        raise ValueError(f"asked for bytes {offset}- but the server sent Content-Range "
-                         f"{response.headers.get('Content-Range')!r}")
-    total = int(match[3]) if match[3] != "*" else (offset + length if length is not None else None)
-    return offset, total
-
-
-def _copy_body(response, part: Path, start: int, total: int | None, name: str, progress: bool) -> None:
-    """Write the body at ``start`` of ``part`` (truncating anything after it) with a progress bar."""
-    received = 0
-    with open(part, "ab" if start else "wb") as out, \
-            tqdm(total=total, initial=start, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
-                 disable=not progress, leave=False, dynamic_ncols=True) as bar:
-        while chunk := response.read(READ_CHUNK):
-            out.write(chunk)
-            received += len(chunk)
-            bar.update(len(chunk))
-        out.flush()
-        os.fsync(out.fileno())
-    if total is not None and start + received < total:
-        raise IncompleteTransfer(f"connection closed after {start + received} of {total} bytes")
-
-
-def _unsatisfiable_range(exc: HTTPError, part: Path, offset: int) -> bool:
-    """After HTTP 416: True when ``part`` already holds the whole file, else it is deleted (start over)."""
-    match = re.match(r"bytes\s+\*/(\d+)", exc.headers.get("Content-Range", "") if exc.headers else "")
-    if match and int(match[1]) == offset:
-        return True
-    part.unlink(missing_ok=True)
-    return False
-
-
-def _fetch_once(url: str, part: Path, file: ModelFile, progress: bool, timeout: float) -> None:
-    """One request: resume ``part`` from its size (or restart it when the server sends the whole file)."""
-    offset = size_of(part)
-    if file.size is not None and offset >= file.size:
-        if offset == file.size:
-            return  # complete: the hash decides
-        part.unlink()
-        offset = 0
-    headers = {"User-Agent": USER_AGENT, **({"Range": f"bytes={offset}-"} if offset else {})}
-    try:
-        response = urlopen(Request(url, headers=headers), timeout=timeout)
-    except HTTPError as exc:
-        if exc.code != 416 or not offset:
-            raise
-        if not _unsatisfiable_range(exc, part, offset):
-            _fetch_once(url, part, file, progress, timeout)
-        return
-    with response:
-        start, total = _body_start(response, offset)
-        _copy_body(response, part, start, total, file.filename, progress)
-
-
-def _fetch(url: str, part: Path, file: ModelFile, progress: bool, timeout: float, retries: int) -> None:
-    """``_fetch_once``, resumed up to ``retries`` times while dropped connections still make progress."""
-    for attempt in range(retries + 1):
-        before = size_of(part)
-        try:
-            return _fetch_once(url, part, file, progress, timeout)
-        except _RETRYABLE as exc:
-            if size_of(part) <= before or attempt == retries:
-                raise
-            log.warning("%s: %s; resuming at byte %d (retry %d of %d)",
-                        url, _reason(exc, timeout), size_of(part), attempt + 1, retries)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# One file
+    return exc.reason
 
 
 def _check_part(part: Path, file: ModelFile) -> str:
@@ -182,24 +67,25 @@ def _check_part(part: Path, file: ModelFile) -> str:
     return digest
 
 
-def _download_from(url: str, part: Path, file: ModelFile, progress: bool, timeout: float, retries: int) -> str:
-    """Fetch ``url`` into ``part`` and check it; a resumed file that fails the check is fetched once more whole."""
-    resumed = size_of(part) > 0
-    log.info("downloading %s from %s%s", file.filename, url, f" (resuming at byte {size_of(part)})" if resumed else "")
-    _fetch(url, part, file, progress, timeout, retries)
+def _download_from(url: str, target: Path, file: ModelFile, progress: bool, timeout: float, retries: int,
+                   deadline: float | None) -> str:
+    """Fetch ``url`` to ``target``, checked before it gets its name, and return its sha256; a resumed file that
+    fails the check is fetched once more whole."""
+    resumed = size_of(part_path(target)) > 0
+    log.info("downloading %s from %s%s", file.filename, url,
+             f" (resuming at byte {size_of(part_path(target))})" if resumed else "")
+    digests: list[str] = []
+    fetch = functools.partial(fetch_file, url, target, timeout=timeout, deadline=deadline, resume=True,
+                              retries=retries, expected_size=file.size, progress=file.filename if progress else None,
+                              verify=lambda part: digests.append(_check_part(part, file)))
     try:
-        return _check_part(part, file)
+        fetch()
     except ChecksumMismatch:
-        part.unlink(missing_ok=True)
         if not resumed:
             raise
         log.warning("%s: the resumed file does not verify; downloading it again from the start", url)
-    _fetch(url, part, file, progress, timeout, retries)
-    try:
-        return _check_part(part, file)
-    except ChecksumMismatch:
-        part.unlink(missing_ok=True)
-        raise
+        fetch()
+    return digests[-1]
 
 
 def _present_and_valid(target: Path, file: ModelFile) -> bool:
@@ -214,32 +100,29 @@ def _present_and_valid(target: Path, file: ModelFile) -> bool:
 
 
 def download(file: ModelFile, models_dir: str | os.PathLike | None = None, *, progress: bool = True,
-             timeout: float = TIMEOUT_S, retries: int = RETRIES) -> Path:
+             timeout: float = TIMEOUT_S, retries: int = RETRIES, deadline: float | None = None) -> Path:
     """Download ``file`` into the models folder (no-op when it is there and verifies); returns its path.
 
-    Tries ``file.urls`` in order; raises DownloadError listing every URL and why it failed. A file without a
-    published sha256 is not fetched unless the user supplied its digest (UnverifiedModelFile, ``vouched_file``).
+    Tries ``file.urls`` in order, each within ``timeout`` seconds per read and ``deadline`` seconds in all (none by
+    default: a checkpoint of gigabytes takes what it takes); raises DownloadError listing every URL and why it
+    failed. A file without a published sha256 is not fetched unless the user supplied its digest
+    (UnverifiedModelFile, ``vouched_file``).
     """
     target = resolve_models_dir(models_dir) / file.filename
     file = vouched_file(file, target)
     if _present_and_valid(target, file):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = part_path(target)
     failures: list[tuple[str, str]] = []
     for url in file.urls:
         try:
-            digest = _download_from(url, part, file, progress, timeout, retries)
-        except (OSError, ValueError, http.client.HTTPException, ChecksumMismatch) as exc:
-            failures.append((url, _reason(exc, timeout)))
+            digest = _download_from(url, target, file, progress, timeout, retries, deadline)
+        except (UrlFetchError, ChecksumMismatch) as exc:
+            failures.append((url, _reason(exc)))
             log.warning("%s: %s", url, failures[-1][1])
             continue
-        os.replace(part, target)
         write_sidecar(target, digest)
         log.info("saved %s", target)
         return target
-    if part.is_file() and not size_of(part):
-        part.unlink()
     raise DownloadError(file, target, failures)
 
 

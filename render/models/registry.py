@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from render.disk.atomic import atomic_open
+from render.disk.hashing import sha256_file
 from render.models.catalog import ALIASES, ALL_FILES, PRESET_FILES
 from render.models.files import (  # noqa: F401
     HEX64,
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODELS_DIR = Path("~/.cache/disco-anim/models")
 SIDECAR_SUFFIX = ".sha256"
-HASH_CHUNK = 1 << 20
 
 REGISTRY: dict[str, ModelFile] = {f.key: f for f in ALL_FILES}
 
@@ -105,15 +104,6 @@ def find(file: ModelFile, models_dir: str | os.PathLike | None = None) -> Path |
 
 # ---------------------------------------------------------------------------------------------------------------
 # Integrity
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, read in chunks (a 2 GB checkpoint never sits in memory)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sidecar_path(path: Path) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from render.config.plan import FrameParams
+from render.disk.quantize import from_stored_u8, to_stored_u8
 
 InitSource = Callable[[FrameParams], "torch.Tensor | None"]
 
@@ -51,15 +52,6 @@ class AnimationMode(Protocol):
     def load_state_dict(self, state: dict, device: torch.device) -> None: ...
 
 
-def to_u8(frame: torch.Tensor | None) -> torch.Tensor | None:
-    """A committed frame (k/255 values) stored exactly and compactly."""
-    return None if frame is None else frame.mul(255).round().to(torch.uint8).cpu()
-
-
-def from_u8(frame: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    return None if frame is None else frame.to(device).float().div(255)
-
-
 class FrameZeroWrapper:
     """A wrapper of a mode that keeps the first frame it saved (8-bit, on the CPU) in the state under ``KEY``; the
     inner mode does everything else."""
@@ -80,7 +72,7 @@ class FrameZeroWrapper:
     def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
         saved = self.inner.commit(frame, params)
         if self.frame_zero is None:
-            self.frame_zero = to_u8(saved)
+            self.frame_zero = to_stored_u8(saved)
         return saved
 
     def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
@@ -115,10 +107,10 @@ class ChainedMode:
         return {}
 
     def state_dict(self) -> dict:
-        return {"previous": to_u8(self.state.previous)}
+        return {"previous": to_stored_u8(self.state.previous)}
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
-        self.state.previous = from_u8(state["previous"], device)
+        self.state.previous = from_stored_u8(state["previous"], device)
 
     def warp(self, previous: torch.Tensor, params: FrameParams) -> torch.Tensor:
         raise NotImplementedError

@@ -20,7 +20,7 @@ import torch
 from skimage.exposure import match_histograms
 
 from render.config.plan import FrameParams
-from render.disk.images import from_uint8, to_uint8
+from render.disk.quantize import frame_to_image, image_to_frame, round_array_to_u8
 from render.modes.base import AnimationMode, FrameInit, FrameZeroWrapper
 
 SPACES = {"lab": (cv2.COLOR_RGB2LAB, cv2.COLOR_LAB2RGB), "hsv": (cv2.COLOR_RGB2HSV, cv2.COLOR_HSV2RGB),
@@ -35,7 +35,7 @@ def match_colors(image: np.ndarray, reference: np.ndarray, space: str) -> np.nda
     forward, back = SPACES[space]
     src = cv2.cvtColor(image, forward) if forward is not None else image
     ref = cv2.cvtColor(reference, forward) if forward is not None else reference
-    matched = np.clip(np.rint(match_histograms(src, ref, channel_axis=-1)), 0, 255).astype(np.uint8)
+    matched = round_array_to_u8(match_histograms(src, ref, channel_axis=-1), scale=1)
     return cv2.cvtColor(matched, back) if back is not None else matched
 
 
@@ -60,8 +60,8 @@ class ColorCoherentMode(FrameZeroWrapper):
         if self.sample is None or init.image is None or init.final or not init.from_previous:
             return init
         reference = self.sample[0].permute(1, 2, 0).numpy()
-        matched = match_colors(to_uint8(init.image), reference, self.space)
-        return dataclasses.replace(init, image=from_uint8(matched, init.image.device))
+        matched = match_colors(frame_to_image(init.image), reference, self.space)
+        return dataclasses.replace(init, image=image_to_frame(matched, init.image.device))
 
 
 def with_color_coherence(mode: AnimationMode, space: str) -> AnimationMode:

@@ -20,7 +20,14 @@ import torch
 
 from depth.base import DepthEstimator
 from render.config.plan import FrameParams
-from render.modes.base import FrameInit, InitSource, from_u8, to_u8
+from render.disk.quantize import (
+    frame_to_image,
+    from_stored_u8,
+    round_to_levels,
+    to_stored_u8,
+    truncate_to_levels,
+)
+from render.modes.base import FrameInit, InitSource
 from transforms.camera3d import warp3d, warp3d_vr_eye
 
 DEPTH_PNG_SCALE = 6553.5  # 16-bit depth maps: value = depth * 6553.5, so 0..10 depth units fill 0..65535
@@ -56,7 +63,7 @@ class State3D:
 
 def blend(a: torch.Tensor, weight: float, b: torch.Tensor) -> torch.Tensor:
     """``weight*a + (1-weight)*b`` rounded to 8 bits, as ``cv2.addWeighted`` on the 8-bit frames."""
-    return torch.round((a * weight + b * (1 - weight)) * 255).clamp(0, 255) / 255
+    return round_to_levels(a * weight + b * (1 - weight))
 
 
 class Mode3D:
@@ -83,7 +90,7 @@ class Mode3D:
         c = self.camera
         warped = warp3d(image, depth, translation, rotation, fov=params["animation.fov"], near=c.near, far=c.far,
                         padding_mode=c.padding_mode, sampling_mode=c.sampling_mode)
-        return warped.mul(255).to(torch.uint8).float().div(255)  # the 8-bit frame DD writes to prevFrameScaled.png
+        return truncate_to_levels(warped)  # the 8-bit frame DD writes to prevFrameScaled.png
 
     def warp_image(self, image: torch.Tensor, params: FrameParams) -> torch.Tensor:
         """Any image moved by the camera step of ``params``, with its own depth (kept for the same tensor, so the
@@ -138,11 +145,11 @@ class Mode3D:
             view = warp3d_vr_eye(saved, depth, (origin, 0.0, 0.0), (0.0, -sign * angle, 0.0),
                                  fov=params["animation.fov"], near=self.camera.near, far=self.camera.far,
                                  padding_mode=self.camera.padding_mode, sampling_mode=self.camera.sampling_mode)
-            views[f"vr/{params.frame:05d}_{side}.png"] = view[0].mul(255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            views[f"vr/{params.frame:05d}_{side}.png"] = frame_to_image(view)
         return views
 
     def state_dict(self) -> dict:
-        return {"previous": to_u8(self.state.previous), "old": to_u8(self.state.old)}
+        return {"previous": to_stored_u8(self.state.previous), "old": to_stored_u8(self.state.old)}
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
-        self.state = State3D(previous=from_u8(state["previous"], device), old=from_u8(state.get("old"), device))
+        self.state = State3D(previous=from_stored_u8(state["previous"], device), old=from_stored_u8(state.get("old"), device))

@@ -24,7 +24,8 @@ from types import MappingProxyType
 import torch
 
 from render.config.plan import FrameParams
-from render.modes.base import AnimationMode, FrameInit, FrameZeroWrapper, from_u8
+from render.disk.quantize import from_stored_u8
+from render.modes.base import AnimationMode, FrameInit, FrameZeroWrapper
 from render.modes.mode3d import blend
 
 FIRST_KEY = "loop_first"
@@ -71,7 +72,7 @@ class LoopMode(FrameZeroWrapper):
         ramp = self.loop.ramp(params.frame)
         if ramp == 0 or self.first is None or init.image is None or not init.from_previous:
             return init
-        first = from_u8(self.first, init.image.device)
+        first = from_stored_u8(self.first, init.image.device)
         back = self.inner.warp_image(first, reversed_step(params))
         image = blend(back, self.loop.init_blend * ramp, init.image)
         weight = self.loop.scale * ramp

@@ -25,8 +25,16 @@ from flow.consistency import blend_init, consistency_layers, reliability_mask
 from flow.extract import iter_frames
 from flow.warp import flow_to_color, warp_with_flow
 from render.config.plan import FrameParams, VideoSource
-from render.disk.images import from_uint8, save_png_atomic, to_uint8
-from render.modes.base import ChainState, FrameInit, from_u8, to_u8
+from render.disk.images import save_png_atomic
+from render.disk.quantize import (
+    frame_to_image,
+    from_stored_u8,
+    image_to_frame,
+    round_array_to_u8,
+    to_stored_u8,
+    u8_array_to_float,
+)
+from render.modes.base import ChainState, FrameInit
 
 DEFAULT_CACHE_DIR = Path("~/.cache/disco-anim/flow")
 
@@ -44,7 +52,7 @@ class SourceFrames:
 
     def __init__(self, source: VideoSource, cache_root: Path):
         w, h = source.size
-        name = f"{source.info.content_sha256[:16]}-{w}x{h}-n{source.nth}"
+        name = f"{source.content_sha256[:16]}-{w}x{h}-n{source.nth}"
         self.folder = Path(os.path.expanduser(cache_root)) / "frames" / name
         self.source = source
 
@@ -71,7 +79,7 @@ class PairFlows:
 
     def __init__(self, frames: SourceFrames, estimator, cache: FlowCache):
         self.frames, self.estimator, self.cache = frames, estimator, cache
-        self.key = FlowKey.for_video(frames.source.info, frames.source.size, estimator, frames.source.nth)
+        self.key = FlowKey.for_video(frames.source.content_sha256, frames.source.size, estimator, frames.source.nth)
 
     def into(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """``(flow i-1 -> i on frame i-1's grid, flow i -> i-1 on frame i's grid)``."""
@@ -109,16 +117,16 @@ class VideoMode:
         source = self.frames.load(f)
         self._extras = {}
         if f == 0 or not self.flow_warp or self.flows is None or self.state.previous is None:
-            return FrameInit(from_uint8(source, self.device), from_previous=f > 0)
-        previous = to_uint8(self.state.previous)
+            return FrameInit(image_to_frame(source, self.device), from_previous=f > 0)
+        previous = frame_to_image(self.state.previous)
         warped, mask, backward = self.flows.carry(previous, f, self.consistency)
-        init = blend_init(source / 255.0, warped / 255.0, mask, self.flow_blend)
+        init = blend_init(u8_array_to_float(source), u8_array_to_float(warped), mask, self.flow_blend)
         if self.previews:
             self._extras[f"flow_preview/{f:05d}_flow.png"] = flow_to_color(backward)
             if mask is not None:
-                self._extras[f"flow_preview/{f:05d}_mask.png"] = (mask * 255).round().astype(np.uint8)
-        init_u8 = (init * 255).round().clip(0, 255).astype(np.uint8)  # DD writes the init as an 8-bit image
-        return FrameInit(from_uint8(init_u8, self.device), from_previous=True)
+                self._extras[f"flow_preview/{f:05d}_mask.png"] = round_array_to_u8(mask)
+        init_u8 = round_array_to_u8(init)  # DD writes the init as an 8-bit image
+        return FrameInit(image_to_frame(init_u8, self.device), from_previous=True)
 
     def commit(self, frame: torch.Tensor, params: FrameParams) -> torch.Tensor:
         self.state.previous = frame
@@ -128,17 +136,17 @@ class VideoMode:
         """Any image carried along the source's optical flow into this frame (as it is without flow)."""
         if params.frame == 0 or self.flows is None:
             return image
-        return from_uint8(self.flows.carry(to_uint8(image), params.frame, None)[0], image.device)
+        return image_to_frame(self.flows.carry(frame_to_image(image), params.frame, None)[0], image.device)
 
     def extra_images(self, saved: torch.Tensor, params: FrameParams) -> dict[str, np.ndarray]:
         extras, self._extras = self._extras, {}
         return extras
 
     def state_dict(self) -> dict:
-        return {"previous": to_u8(self.state.previous)}
+        return {"previous": to_stored_u8(self.state.previous)}
 
     def load_state_dict(self, state: dict, device: torch.device) -> None:
-        self.state.previous = from_u8(state["previous"], device)
+        self.state.previous = from_stored_u8(state["previous"], device)
 
 
 def blend_exports(frames_dir: Path, out_dir: Path, n_frames: int, flows: PairFlows | None) -> Path:
@@ -154,7 +162,7 @@ def blend_exports(frames_dir: Path, out_dir: Path, n_frames: int, flows: PairFlo
             blended = current
         else:
             other = flows.carry(previous, index, None)[0] if flows is not None else previous
-            blended = ((current.astype(np.float32) + other.astype(np.float32)) / 2).round().astype(np.uint8)
+            blended = round_array_to_u8((current.astype(np.float32) + other.astype(np.float32)) / 2, scale=1)
         save_png_atomic(blended, out_dir / f"{index:05d}.png")
         previous = current
     return out_dir

@@ -1,26 +1,17 @@
-"""Stitching frames into an mp4 with imageio-ffmpeg's bundled ffmpeg, and reading a video's facts back."""
+"""Stitching frames into an mp4 with imageio-ffmpeg's bundled ffmpeg (a video's facts: ``flow.extract.probe_video``)."""
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import imageio_ffmpeg
 
+from render.disk.atomic import rename_into_place
 from render.user_error import UserError
 
 
 class VideoError(UserError, RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    frames: int
-    width: int
-    height: int
-    fps: float
-    duration: float
 
 
 def stitch_video(frames_dir: Path, out_path: Path, *, fps: float, crf: int = 17, preset: str = "slow",
@@ -94,8 +85,7 @@ def _replace(video: Path, tmp: Path, cmd: list[str], doing: str) -> Path:
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise VideoError(f"ffmpeg failed ({result.returncode}) {doing}:\n{result.stderr.strip()[-2000:]}")
-    tmp.replace(video)
-    return video
+    return rename_into_place(tmp, video)
 
 
 def _encode(inputs: list[str], filters: list[str], out_path: Path, *, crf: int, preset: str) -> Path:
@@ -110,15 +100,4 @@ def _encode(inputs: list[str], filters: list[str], out_path: Path, *, crf: int, 
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise VideoError(f"ffmpeg failed ({result.returncode}) making {out_path}:\n{result.stderr.strip()[-2000:]}")
-    tmp.replace(out_path)
-    return out_path
-
-
-def probe_video(path: Path) -> VideoInfo:
-    """Decode ``path`` and report its frame count, size, frame rate and duration."""
-    reader = imageio_ffmpeg.read_frames(str(path))
-    meta = next(reader)
-    reader.close()
-    frames, duration = imageio_ffmpeg.count_frames_and_secs(str(path))
-    width, height = meta["size"]
-    return VideoInfo(frames=frames, width=width, height=height, fps=float(meta["fps"]), duration=float(duration))
+    return rename_into_place(tmp, out_path)

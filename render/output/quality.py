@@ -47,7 +47,7 @@ from PIL import Image
 from flow.consistency import consistency_mask
 from flow.estimators import FlowEstimator, create_estimator, forward_backward
 from flow.warp import check_pair, warp_with_flow
-from render.disk.images import from_uint8
+from render.disk.quantize import image_to_frame
 from render.guidance.clip_models import ClipPerceptor
 from render.guidance.cutouts import resize_square
 from transforms.prompts import Prompt, PromptSchedule
@@ -160,7 +160,7 @@ def real_clip(perceptors: Iterable[ClipPerceptor]) -> ClipPerceptor | None:
 def clip_view(frame: np.ndarray, size: int) -> torch.Tensor:
     """The whole uint8 RGB frame as CLIP sees it here: letterboxed to a square with black bars (as the guidance's
     overview cut) and resized to ``size`` (bicubic, antialiased); float32 (3, size, size) in [0, 1]."""
-    x = from_uint8(frame)
+    x = image_to_frame(frame)
     h, w = x.shape[2:]
     pad_y, pad_x = (max(h, w) - h) // 2, (max(h, w) - w) // 2
     return resize_square(F.pad(x, (pad_x, pad_x, pad_y, pad_y)), size)[0].clamp(0, 1)

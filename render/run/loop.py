@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from render.config.plan import RenderPlan
 from render.disk.faults import fault_point
-from render.disk.images import from_uint8, to_uint8
+from render.disk.quantize import frame_to_image, image_to_frame
 from render.generators.base import FrameGenerator
 from render.modes.base import AnimationMode
 from render.run.run_dir import RunDir
@@ -53,9 +53,9 @@ def render_frames(plan: RenderPlan, mode: AnimationMode, generator: FrameGenerat
         frame = init.image if init.final else generator(init, params)
         generated = time.perf_counter()
         fault_point(f"frame:{index}")
-        frame = from_uint8(to_uint8(frame), frame.device)  # 8-bit exact: what is on disk is what comes next
+        frame = image_to_frame(frame_to_image(frame), frame.device)  # 8-bit exact: what is on disk is what comes next
         output = mode.commit(frame, params)
-        run.save_frame(index, to_uint8(output))
+        run.save_frame(index, frame_to_image(output))
         for name, extra in mode.extra_images(output, params).items():
             run.save_extra(name, extra)
         saved = time.perf_counter()

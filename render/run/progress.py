@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from render.disk.images import to_uint8
+from render.disk.quantize import frame_to_image
 
 log = logging.getLogger(__name__)
 PROGRESS_NAME = "progress.png"
@@ -69,7 +69,7 @@ class StepImages:
         names = self.wanted(step, n_steps)
         if names is None:
             return
-        image = to_uint8(pred_xstart.add(1).div(2))
+        image = frame_to_image(pred_xstart.add(1).div(2))
         paths = [partial_name(frame, step) if name == PARTIALS_DIR else name for name in names]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step-images")

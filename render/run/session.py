@@ -16,7 +16,13 @@ from render.config.precision import describe as describe_precisions
 from render.disk.images import load_image
 from render.modes.base import AnimationMode, FrameZeroWrapper
 from render.run.branch import SetAside, commit, set_aside
-from render.run.checkpoint import CheckpointError, Checkpoints, FrameState, restore_rng, rng_state
+from render.run.checkpoint import (
+    CheckpointError,
+    Checkpoints,
+    FrameState,
+    restore_rng,
+    rng_state,
+)
 from render.run.loop import FrameDone
 from render.run.record import FrameTiming, RunRecord, model_file_entries, new_record
 from render.run.resume import STATE_DIR, Branch, ResumePoint, check_plans, config_hash

@@ -11,8 +11,8 @@ import yaml
 from conftest import ROOT, TINY
 from PIL import Image
 
+from flow.extract import probe_video
 from render.app import render_animation
-from render.output.ffmpeg import probe_video
 from transforms.camera3d import warp3d
 
 

@@ -7,11 +7,11 @@ from conftest import TINY
 from support import click_times, click_track, streams
 
 from audio.analysis import load_audio
+from flow.extract import probe_video
 from render.app import render_animation
 from render.config.issues import ConfigErrors
 from render.config.planner import plan_and_resolve
 from render.config.settings import to_settings
-from render.output.ffmpeg import probe_video
 
 BPM, SECONDS, FPS = 120, 15.0, 12
 

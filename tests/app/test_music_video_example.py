@@ -10,12 +10,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from support import click_times, click_track
 
+from flow.extract import probe_video
 from render.app import render_animation
 from render.config.issues import ConfigErrors
 from render.config.planner import plan_and_resolve
 from render.config.presets import register_configs
 from render.config.settings import to_settings
-from render.output.ffmpeg import probe_video
 
 BPM, SECONDS = 120, 15.0
 FAST = ["model=tiny", "generator=preview", "depth=tiny", "width=128", "height=64", "seed=7",

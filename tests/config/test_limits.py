@@ -15,7 +15,12 @@ from omegaconf.errors import OmegaConfBaseException
 from PIL import Image
 
 from render.config.issues import ConfigErrors
-from render.config.limits import MAX_FRAMES, float_settings
+from render.config.limits import (
+    MAX_FRAMES,
+    MAX_URL_MB,
+    MAX_URL_TIMEOUT_S,
+    float_settings,
+)
 from render.config.planner import plan_and_resolve
 from render.config.schema import Config
 from render.config.settings import to_settings
@@ -98,6 +103,16 @@ def test_hostile_schedules_end_in_a_finite_plan_or_a_named_error(compose_config,
 def test_values_beyond_the_limits_are_named(compose_config, values, setting):
     result = _plan_or_named_error(compose_config, values, {setting})
     assert isinstance(result, ConfigErrors) and any(i.setting == setting for i in result.issues), result
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(setting=st.sampled_from([("url_timeout", MAX_URL_TIMEOUT_S), ("url_max_mb", MAX_URL_MB)]),
+       value=st.one_of(NUMBERS, st.floats(-1e6, 1e6), st.sampled_from([1e-9, 600.0, 600.001, 2000.0, 2000.5, 1e12])))
+def test_url_download_bounds_are_named(compose_config, setting, value):
+    name, limit = setting
+    result = _plan_or_named_error(compose_config, {name: value})
+    named = isinstance(result, ConfigErrors) and any(i.setting == name for i in result.issues)
+    assert named == (not 0 < value <= limit), (name, value, result)
 
 
 @pytest.mark.parametrize("values, setting", [

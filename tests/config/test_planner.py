@@ -31,8 +31,9 @@ def no_io(monkeypatch):
     monkeypatch.setattr("urllib.request.urlopen", _refuse("urlopen"))
     monkeypatch.setattr("audio.analysis.analyze_cached", _refuse("the song analysis"))
     monkeypatch.setattr("flow.extract.probe_video", _refuse("the video probe"))
+    monkeypatch.setattr("render.disk.hashing.sha256_file", _refuse("sha256 of a file"))
     monkeypatch.setattr("render.models.registry.sha256_file", _refuse("sha256 of a weight file"))
-    monkeypatch.setattr("render.config.limits._decode_problem", _refuse("an image decode"))
+    monkeypatch.setattr("render.disk.images._decode_problem", _refuse("an image decode"))
 
 
 def test_the_draft_reads_no_song_video_url_or_weights(compose_config, tmp_path, no_io):

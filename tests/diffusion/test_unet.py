@@ -11,15 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from render.diffusion.lean_ops import conv2d, upsample_conv, weight_bound
 from render.diffusion.unet import (
     UNET_CONFIGS,
     UNetConfig,
     UNetModel,
-    _weight_bound,
-    conv2d,
     load_unet,
     timestep_embedding,
-    upsample_conv,
 )
 
 with warnings.catch_warnings():  # the reference package uses deprecated torch.cuda.amp decorators
@@ -194,7 +192,7 @@ def test_gemm_convolution_equals_conv2d(precision):
     x = torch.randn(1, 512, 8, 8, generator=gen).to(dtype, memory_format=torch.channels_last)
     w = (torch.randn(256, 512, 3, 3, generator=gen) / 48).to(dtype, memory_format=torch.channels_last)
     b = torch.randn(256, generator=gen).to(dtype)
-    assert _weight_bound(x, w, (1, 1), (1, 1)) and not _weight_bound(x.contiguous(), w, (1, 1), (1, 1))
+    assert weight_bound(x, w, (1, 1), (1, 1)) and not weight_bound(x.contiguous(), w, (1, 1), (1, 1))
     expected = F.conv2d(x.float(), w.float(), b.float(), padding=1)
     got = conv2d(x.requires_grad_(), w, b, padding=(1, 1))
     assert got.is_contiguous(memory_format=torch.channels_last)

@@ -28,6 +28,7 @@ from flow import (
     VideoInputError,
     blend_init,
     consistency_layers,
+    content_sha256,
     create_estimator,
     default_output_fps,
     extract_frames,
@@ -402,11 +403,14 @@ def frame_id(frame: np.ndarray) -> int:
     return int(round((frame[1:3, 1:3].mean() - 10) / 20))
 
 
-def test_probe_video(video):
+def test_probe_video(video, monkeypatch):
     path, frames = video
+    monkeypatch.setattr("flow.extract.sha256_file", lambda p: pytest.fail("probing hashed the file"))
     info = probe_video(path)
     assert (info.frames, info.fps, info.width, info.height, info.has_audio) == (10, 12.0, W, H, False)
-    assert info.content_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert info.duration == pytest.approx(10 / 12.0, abs=0.01)  # ffmpeg reports centiseconds
+    monkeypatch.undo()
+    assert content_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
     assert info.selected_frames(3) == 4
     assert default_output_fps(info.fps, 3) == 4.0 and default_output_fps(30, 1) == 30
 

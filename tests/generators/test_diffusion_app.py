@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
+from flow.extract import probe_video
 from render.app import render_animation
 from render.config.issues import ConfigErrors
 from render.config.planner import plan_and_resolve
 from render.config.settings import to_settings
 from render.diffusion import samplers
-from render.output.ffmpeg import probe_video
 
 TINY_DIFFUSION = ["model=tiny", "width=128", "height=64", "animation.max_frames=3", "seed=7", "model.steps=10",
                   "output.preset=ultrafast"]

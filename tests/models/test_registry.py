@@ -8,13 +8,15 @@ import random
 import re
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from conftest import ROOT  # noqa: E402
+from hostile_http import MALFORMED_URLS, SLOW_S, HostileServer, no_dns
+from hypothesis import given, settings
 
 from render.models import download as dl
 from render.models import registry
@@ -38,106 +40,16 @@ from render.models.registry import (
 
 DATA = random.Random(7).randbytes(300_000)
 SHA = hashlib.sha256(DATA).hexdigest()
-SLOW_S = 1.0
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# A local file server with misbehaving routes: /<route>/<name>
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # clients hanging up on the slow and truncating routes are expected
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # one request per connection: closing it ends a truncated body
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        state = self.server.state
-        route, _, name = self.path.lstrip("/").partition("/")
-        record = {"route": route, "name": name, "range": self.headers.get("Range"), "sent": 0}
-        state["requests"].append(record)
-        body = state["files"].get(name)
-        if body is None or route == "missing":
-            return self._send(404, b"not found", record)
-        getattr(self, "_" + route.replace("-", "_"))(body, record)
-
-    def _send(self, status, body, record, headers=(), length=None, send=None):
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        for key, value in headers:
-            self.send_header(key, value)
-        self.end_headers()
-        out = body if send is None else body[:send]
-        self.wfile.write(out)
-        record["sent"] += len(out)
-
-    def _range(self, body, record):
-        match = re.fullmatch(r"bytes=(\d+)-", record["range"] or "")
-        if not match:
-            return self._send(200, body, record)
-        start = int(match[1])
-        if start >= len(body):
-            return self._send(416, b"", record, [("Content-Range", f"bytes */{len(body)}")])
-        self._send(206, body[start:], record, [("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")])
-
-    def _norange(self, body, record):
-        self._send(200, body, record)
-
-    def _truncate(self, body, record):  # always: full length announced, half sent, Range ignored
-        self._send(200, body, record, send=len(body) // 2)
-
-    def _truncate_once(self, body, record):
-        key = ("truncate-once", record["name"])
-        if sum((r["route"], r["name"]) == key for r in self.server.state["requests"]) == 1:
-            return self._send(200, body, record, send=len(body) // 3)
-        self._range(body, record)
-
-    def _corrupt(self, body, record):
-        self._send(200, bytes([body[0] ^ 0xFF]) + body[1:], record)
-
-    def _redirect(self, body, record):
-        self.send_response(302)
-        self.send_header("Location", f"/range/{record['name']}")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def _slow(self, body, record):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.flush()
-        time.sleep(SLOW_S)
-        self.wfile.write(body)
 
 
 @pytest.fixture
 def server(monkeypatch):
-    """Serves ``state['files'][name]`` at ``url(route, name)``; ``requests`` records what clients asked for."""
+    """Serves ``files[name]`` at ``url(route, name)`` (routes: tests/hostile_http.py); ``requests`` records what
+    clients asked for."""
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    srv = _Server(("127.0.0.1", 0), _Handler)
-    srv.state = {"files": {"model.pt": DATA}, "requests": []}
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{srv.server_address[1]}"
-
-    class Handle:
-        files = srv.state["files"]
-        requests = srv.state["requests"]
-
-        @staticmethod
-        def url(route, name="model.pt"):
-            return f"{base}/{route}/{name}"
-
-    yield Handle
-    srv.shutdown()
-    srv.server_close()
+    srv = HostileServer({"model.pt": DATA}, default_name="model.pt")
+    yield srv
+    srv.close()
 
 
 @pytest.fixture
@@ -513,6 +425,44 @@ def test_a_stalled_server_times_out(server, entry, tmp_path):
     assert time.monotonic() - start < SLOW_S
     with pytest.raises(DownloadError, match="timed out"):
         fetch(entry(server.url("slow")), tmp_path / "other", timeout=0.2)
+
+
+@pytest.mark.parametrize("route", ["drip", "silent"])
+def test_a_slow_server_fails_at_the_deadline_and_what_came_is_kept(server, entry, tmp_path, route):
+    f = entry(server.url(route))
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="took longer than 1 s for the whole download"):
+        fetch(f, tmp_path, deadline=1.0)  # the per-read timeout stays 60 s: the deadline ends it
+    assert time.monotonic() - start < 2.0
+    part = dl.part_path(tmp_path / f.filename)
+    if route == "drip":
+        assert 0 < part.stat().st_size < 20 and DATA.startswith(part.read_bytes())  # the next run resumes there
+    else:
+        assert not part.exists()
+    assert not (tmp_path / f.filename).exists()
+
+
+@pytest.mark.parametrize("route, reason", [
+    ("reset", "connection"), ("close", "closed the connection without answering"), ("loop", "redirects in a loop"),
+    ("long-header", "not valid HTTP"), ("bad-status", "not valid HTTP"), ("status-500", "HTTP 500"),
+])
+def test_a_hostile_server_is_named_per_url(server, entry, tmp_path, route, reason):
+    f = entry(server.url(route))
+    with pytest.raises(DownloadError) as info:
+        fetch(f, tmp_path, timeout=2)
+    assert info.value.failures[0][0] == server.url(route) and reason in info.value.failures[0][1]
+    assert not list(tmp_path.iterdir())
+
+
+@settings(max_examples=60, deadline=None)
+@given(url=MALFORMED_URLS)
+def test_a_malformed_url_is_named_per_url(url):
+    file = dataclasses.replace(REGISTRY["secondary"], sha256=SHA, urls=(url,))
+    with tempfile.TemporaryDirectory() as tmp, mock.patch("socket.getaddrinfo", no_dns):
+        with pytest.raises(DownloadError) as info:
+            download(file, tmp, progress=False, timeout=2)
+        assert [u for u, _ in info.value.failures] == [url] and info.value.failures[0][1].strip()
+        assert not list(Path(tmp).iterdir())
 
 
 def test_present_file_is_not_downloaded_again(server, entry, tmp_path, hash_calls):

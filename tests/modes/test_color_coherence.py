@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from render.config.plan import FrameParams
-from render.disk.images import from_uint8, to_uint8
+from render.disk.quantize import frame_to_image, image_to_frame
 from render.modes.color_coherence import (
     ColorCoherentMode,
     match_colors,
@@ -34,15 +34,15 @@ def drift(image: torch.Tensor) -> torch.Tensor:
 
 
 def run_chain(space: str, n: int = 30) -> list[np.ndarray]:
-    first = from_uint8(textured())
+    first = image_to_frame(textured())
     mode = with_color_coherence(Mode2D(lambda params: first), space)
     frames = []
     for f in range(n):
         params = FrameParams(frame=f, seed=f, values=IDENTITY)
         init = mode.prepare(params)
         frame = init.image if f == 0 else drift(init.image)
-        frame = from_uint8(to_uint8(frame))
-        frames.append(to_uint8(mode.commit(frame, params)))
+        frame = image_to_frame(frame_to_image(frame))
+        frames.append(frame_to_image(mode.commit(frame, params)))
     return frames
 
 
@@ -79,12 +79,12 @@ def test_none_is_the_mode_itself_and_bad_spaces_are_refused():
 
 def test_the_sample_survives_a_resume():
     frames = run_chain("lab", n=5)
-    first = from_uint8(textured())
+    first = image_to_frame(textured())
     mode = ColorCoherentMode(Mode2D(lambda params: first), "lab")
     for f in range(3):
         params = FrameParams(frame=f, seed=f, values=IDENTITY)
         init = mode.prepare(params)
-        mode.commit(from_uint8(frames[f]), params)
+        mode.commit(image_to_frame(frames[f]), params)
     state = mode.state_dict()
     assert state["color_coherence_sample"].dtype == torch.uint8
     resumed = ColorCoherentMode(Mode2D(lambda params: None), "lab")

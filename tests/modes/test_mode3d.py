@@ -141,8 +141,8 @@ def test_turbo_vr_and_depth_settings_are_validated(compose_config, overrides, se
 
 
 def test_3d_end_to_end_with_tiny_depth_and_models_vr_and_depth_maps(compose_config, tmp_path):
+    from flow.extract import probe_video
     from render.app import render_animation
-    from render.output.ffmpeg import probe_video
 
     cfg = compose_config("animation=3d_zoom", "depth=tiny", "model=tiny", "width=128", "height=64", "seed=3",
                          "animation.max_frames=3", "model.steps=6", "output.preset=ultrafast",

@@ -12,7 +12,7 @@ from render.builders import build_mode
 from render.config.issues import ConfigErrors
 from render.config.planner import plan_and_resolve
 from render.config.settings import to_settings
-from render.disk.images import from_uint8
+from render.disk.quantize import image_to_frame
 from render.modes.seamless_loop import LoopMode
 from transforms.camera2d import warp2d
 from transforms.camera3d import warp3d
@@ -24,7 +24,7 @@ BASE = ["width=64", "height=64", "animation.max_frames=6", "seed=3", "generator=
 
 def frames(n):
     rng = np.random.default_rng(0)
-    return [from_uint8(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(n)]
+    return [image_to_frame(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(n)]
 
 
 def reversed_warp(mode_name, image, p):

@@ -14,11 +14,11 @@ from scipy import ndimage
 from support import frame_hashes, run_main, streams
 
 from flow.estimators import DisFlow
+from flow.extract import probe_video
 from render.app import render_animation
 from render.config.issues import ConfigErrors
 from render.config.planner import plan_and_resolve
 from render.config.settings import to_settings
-from render.output.ffmpeg import probe_video
 
 W, H, N_SOURCE, FPS = 128, 64, 12, 24.0
 

@@ -9,8 +9,9 @@ from conftest import TINY
 from PIL import Image
 from support import click_track, streams
 
+from flow.extract import probe_video
 from render.app import render_animation
-from render.output.ffmpeg import probe_video, stitch_smooth, stitch_video
+from render.output.ffmpeg import stitch_smooth, stitch_video
 
 
 def sliding_square(folder, n=6, step=12):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from render.output.ffmpeg import VideoError, probe_video, stitch_video
+from flow.extract import probe_video
+from render.output.ffmpeg import VideoError, stitch_video
 
 
 def write_frames(folder, n, width=96, height=64):

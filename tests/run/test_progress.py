@@ -10,7 +10,7 @@ from render.app import render_animation
 from render.config.issues import ConfigErrors
 from render.config.planner import plan_and_resolve
 from render.config.settings import to_settings
-from render.disk.images import to_uint8
+from render.disk.quantize import frame_to_image
 from render.run.progress import StepImages, partial_steps
 
 TINY_DIFFUSION = ["model=tiny", "width=128", "height=64", "animation.max_frames=2", "seed=7", "model.steps=10",
@@ -59,12 +59,12 @@ def test_progress_and_partials_are_the_steps_predicted_images(compose_config, tm
                 10: ("progress.png",), 12: ("partials/00001_002.png",), 13: ("progress.png",)}  # 13: j=3, last
     assert [paths for paths, _ in writes] == list(expected.values())
     for i, (paths, image) in zip(expected, writes):
-        assert np.array_equal(image, to_uint8(seen[i].add(1).div(2))), f"write {paths} is not step {i}'s x0"
+        assert np.array_equal(image, frame_to_image(seen[i].add(1).div(2))), f"write {paths} is not step {i}'s x0"
     for i, name in ((2, "00000_002.png"), (5, "00000_005.png"), (12, "00001_002.png")):
         on_disk = np.asarray(Image.open(run / "partials" / name))
-        assert np.array_equal(on_disk, to_uint8(seen[i].add(1).div(2)))
+        assert np.array_equal(on_disk, frame_to_image(seen[i].add(1).div(2)))
     last = np.asarray(Image.open(run / "progress.png"))
-    assert np.array_equal(last, to_uint8(seen[13].add(1).div(2)))
+    assert np.array_equal(last, frame_to_image(seen[13].add(1).div(2)))
     assert np.array_equal(last, np.asarray(Image.open(run / "frames" / "00001.png")))  # the last step is the frame
 
 
