@@ -37,6 +37,7 @@ class HubClips:
 
     files: dict[str, Path] = field(default_factory=dict)  # ARCH:TAG -> file
     missing: tuple[str, ...] = ()  # ARCH:TAG not fetched yet
+    where: dict[str, str] = field(default_factory=dict)  # ARCH:TAG -> where it comes from and goes (for messages)
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,11 @@ def plan_diffusion(model: ModelConfig, *, first_init: bool, chained: bool = True
     files, missing = _locate(model, lpips, issues)
     hub_missing = tuple(name for name in hub_clip_names(model) if name in hub.missing)
     files.update({name: path for name, path in hub.files.items() if name in hub_clip_names(model)})
-    if hub_missing and not model.download:
-        issues.append(ConfigIssue("model.clip_models", list(hub_missing), "not in the models folder yet (open_clip "
-                                  "fetches them once)", "set model.download=true (online) to fetch them, or choose "
-                                  "CLIPs from `python -m render.models --list`"))
+    if not model.download:
+        issues += [ConfigIssue("model.clip_models", name, hub.where.get(name, f"CLIP model {name} is not in the "
+                                                                            "models folder yet"),
+                               "set model.download=true (online) to fetch it once, or choose a CLIP from "
+                               "`python -m render.models --list`") for name in hub_missing]
     if issues:
         return None, issues
     return DiffusionPlan(model=model, cuts=cuts, frames_skip_steps=skip, lpips=lpips, files=files,
@@ -278,7 +280,7 @@ def find_hub_clips(model: ModelConfig) -> HubClips:
     """Where open_clip keeps the CLIPs of its table that ``model`` names (after :func:`check_clips` passed)."""
     from render.models import openclip_files
 
-    files, missing = {}, []
+    files, missing, where = {}, [], {}
     for name in hub_clip_names(model):
         file = openclip_files.lookup(*name.split(":", 1))
         path = openclip_files.find(file, model.models_dir) if file is not None else None
@@ -286,7 +288,9 @@ def find_hub_clips(model: ModelConfig) -> HubClips:
             files[name] = path
         else:
             missing.append(name)
-    return HubClips(files, tuple(missing))
+            if file is not None:
+                where[name] = openclip_files.missing_message(file, model.models_dir)
+    return HubClips(files, tuple(missing), where)
 
 
 def custom_unet_config(model: ModelConfig):

@@ -73,10 +73,10 @@ def test_frames_target_both_sets_and_schedules_png_shows_the_fade(compose_config
     assert spans == [(2, 4), (6, 7)]
     assert list(panels) == ["text_prompts: weight of the incoming key (fades)"]
     calls = []
-    import render.app as app
+    import render.output.plots as plots
 
-    real_plot = app.plot_schedules
-    monkeypatch.setattr(app, "plot_schedules", lambda *a, **k: calls.append(k) or real_plot(*a, **k))
+    real_plot = plots.plot_schedules
+    monkeypatch.setattr(plots, "plot_schedules", lambda *a, **k: calls.append(k) or real_plot(*a, **k))
     result = render_animation(cfg, tmp_path / "run", progress=False)
     assert calls[0]["prompt_fades"] == [(2, 4), (6, 7)]
     from PIL import Image
