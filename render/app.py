@@ -45,16 +45,7 @@ def render_animation(cfg: DictConfig, output_dir: Path, *, progress: bool = True
 def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[str], stop: GracefulStop) -> RunResult:
     # 1. Settings: an imported file's (import_settings=<file>: DD, Deforum, Parseq) or a resumed run's own, plus this
     #    command's overrides.
-    from render.interop.apply import with_imported_settings
-
-    cfg, imported = with_imported_settings(cfg, overrides)
-    if cfg.get("resume"):  # a branch that stopped part way is finished or undone first (render/run/branch.py)
-        from render.run.branch import recover
-
-        done = recover(output_dir)
-        if done:
-            log.warning("%s: %s", output_dir, done)
-    cfg, point = load_resume(cfg, output_dir, overrides)
+    cfg, imported, point = _settings(cfg, output_dir, overrides)
     settings = to_settings(cfg)
 
     # 2. The plan: the draft names every problem of the settings; the assets are resolved once (URLs, the song, the
@@ -68,23 +59,7 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[s
 
     # 3. The run dir, its session (state/, run.json, report.html), the mapping report of an imported file, every
     #    frame's parameters (parameters.csv, .srt) and the schedule plot.
-    from render.interop.apply import write_import_report
-    from render.output.parameters import write_parameters
-    from render.output.report import RunReport
-    from render.run.run_dir import RunDir
-    from render.run.session import RunSession
-
-    config = OmegaConf.to_container(cfg, resolve=True)
-    config["seed"], config["schema_version"] = plan.seed, SCHEMA_VERSION
-    run = RunDir(output_dir, settings.batch_name).create()
-    write_import_report(imported, run.root)
-    write_parameters(plan, run.root)  # parameters.csv and parameters.srt: every frame's values, prompts and seed
-    report = RunReport(run.root, settings.batch_name, plan.n_frames)  # report.html, refreshed with every run.json
-    session = RunSession(run, config, plan, point, presets=hydra_presets(), on_record=report.refresh)
-    session.check_plan()
-    log.info("rendering %d frames at %dx%d on %s, seed %d", plan.n_frames, plan.width, plan.height, plan.device,
-             plan.seed)
-    _plot(settings, plan, run)
+    run, session = _open_run(cfg, settings, plan, point, imported, output_dir)
 
     # 4. The networks (loaded once), the mode and the generator (with progress.png / partials/ written as frames
     #    form); a resumed run gets its mode state and RNG states back.
@@ -117,6 +92,43 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[s
             session.finish("stopped")
             return RunResult(run_dir=run.root, frames=result.frames, video=None, stopped=True)
         return _finish(settings, plan, run, parts, networks, session, result.frames)
+
+
+def _settings(cfg: DictConfig, output_dir: Path, overrides: list[str]):
+    """The config to render with, an imported file's mapping report, and a resumed or branched run's point."""
+    from render.interop.apply import with_imported_settings
+
+    cfg, imported = with_imported_settings(cfg, overrides)
+    if cfg.get("resume"):  # a branch that stopped part way is finished or undone first (render/run/branch.py)
+        from render.run.branch import recover
+
+        done = recover(output_dir)
+        if done:
+            log.warning("%s: %s", output_dir, done)
+    cfg, point = load_resume(cfg, output_dir, overrides)
+    return cfg, imported, point
+
+
+def _open_run(cfg: DictConfig, settings, plan: RenderPlan, point, imported, output_dir: Path):
+    """The run dir with its first files, and the session that keeps its state and record."""
+    from render.interop.apply import write_import_report
+    from render.output.parameters import write_parameters
+    from render.output.report import RunReport
+    from render.run.run_dir import RunDir
+    from render.run.session import RunSession
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config["seed"], config["schema_version"] = plan.seed, SCHEMA_VERSION
+    run = RunDir(output_dir, settings.batch_name).create()
+    write_import_report(imported, run.root)
+    write_parameters(plan, run.root)  # parameters.csv and parameters.srt: every frame's values, prompts and seed
+    report = RunReport(run.root, settings.batch_name, plan.n_frames)  # report.html, refreshed with every run.json
+    session = RunSession(run, config, plan, point, presets=hydra_presets(), on_record=report.refresh)
+    session.check_plan()
+    log.info("rendering %d frames at %dx%d on %s, seed %d", plan.n_frames, plan.width, plan.height, plan.device,
+             plan.seed)
+    _plot(settings, plan, run)
+    return run, session
 
 
 def _plot(settings, plan: RenderPlan, run) -> None:
