@@ -1,5 +1,5 @@
 """Every weight file the renderer knows: DD v5.7's diffusion and secondary models, OpenAI/OpenCLIP CLIPs, LPIPS's VGG16,
-the MiDaS/AdaBins depth models and the RAFT flow models, with their hashes, URLs and aliases.
+the MiDaS/AdaBins/Depth Anything V2 depth models and the RAFT flow models, with their hashes, URLs and aliases.
 
 Every entry but one has its full sha256. DD's own models: DD's ``diff_model_map``; OpenAI CLIP: the URL path. The files
 whose names carry only an 8-hex prefix (OpenCLIP's release files, torchvision's VGG16 and RAFT, MiDaS) and
@@ -8,9 +8,13 @@ Hugging Face mirrors (their LFS pointers) publish for the same files, each start
 checked against its sha256 before it is used (``render.models.registry.verify``, cached beside the file).
 
 The exception is DPT-Hybrid NYU (``dpt_hybrid_nyu-2ce69ec7.pt``): no public source gives more of its digest than the
-8 hex digits in its name, and 32 bits do not identify a file. Its entry is marked ``sha256_unpublished``: the file is
-refused (``UnverifiedModelFile``) until the user supplies the digest of a copy they trust in
-``$DISCO_ANIM_SHA256_DPT_HYBRID_NYU``.
+8 hex digits in its name, and 32 bits do not identify a file. Its entry is marked ``sha256_unpublished``: the prefix is
+checked, the full digest of the first copy used is recorded in the models folder (and in the run's ``run.json``), and
+a later file that differs is refused (``ChangedModelFile``); ``$DISCO_ANIM_SHA256_DPT_HYBRID_NYU`` pins a digest.
+
+Depth Anything V2's files carry no hash in their names; their sha256 and sizes are the ones Hugging Face's LFS
+pointers give (the official repositories for Small and Base; mirrors of the same file for Large), each confirmed by
+independent download scripts that pin them. Base and Large are licensed CC-BY-NC-4.0 (``ModelFile.license``).
 """
 from __future__ import annotations
 
@@ -138,6 +142,15 @@ def _lpips_files() -> list[ModelFile]:
 # v2.1 models also under their MiDaS v3.1 names dpt_large_384.pt, midas_v21_384.pt and midas_v21_small_256.pt).
 # DPT-Hybrid NYU: only the prefix is public (see the module docstring).
 
+def _depth_anything(size: str, encoder: str, sha256: str, n_bytes: int, license: str, what: str) -> ModelFile:
+    """A Depth Anything V2 relative-depth checkpoint from its official Hugging Face repository."""
+    repo = f"{_HF}/depth-anything/Depth-Anything-V2-{size.title()}"
+    filename = f"depth_anything_v2_{encoder}.pth"
+    return ModelFile(f"depth_anything_v2_{size}", filename, sha256, n_bytes, (f"{repo}/resolve/main/{filename}",),
+                     "depth", f"Depth Anything V2 {size.title()} (DINOv2 {what}; relative inverse depth), "
+                              f"licence {license}", license=license)
+
+
 _DPT = "https://github.com/intel-isl/DPT/releases/download/1_0"
 _MIDAS = "https://github.com/isl-org/MiDaS/releases/download"
 _ADABINS_CID = "Qmd2mMnDLWePKmgfS8m6ntAg4nhV5VkUyAydYBp8cWWeB7"
@@ -160,7 +173,7 @@ DEPTH_FILES = (
     ModelFile("dpt_hybrid_nyu", "dpt_hybrid_nyu-2ce69ec7.pt", None, None,
               (f"{_DPT}/dpt_hybrid_nyu-2ce69ec7.pt",),
               "depth", "DPT-Hybrid finetuned on NYU Depth v2 (indoor scenes; same network as dpt_hybrid). No full "
-                       "sha256 is published: set $DISCO_ANIM_SHA256_DPT_HYBRID_NYU to the digest of a copy you trust",
+                       "sha256 is published: the first copy used is recorded and later ones must match it",
               sha256_prefix="2ce69ec7", sha256_unpublished=True),
     ModelFile("midas_v21", "midas_v21-f6b98070.pt",
               "f6b980704cfd7259c7cc2b058c2f160159c55e84b3b6c08331b4156a84629f70", 422509849,
@@ -181,6 +194,12 @@ DEPTH_FILES = (
                f"https://cloudflare-ipfs.com/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt"),
               "depth", "AdaBins NYU (EfficientNet-B5, 256 adaptive bins, metric depth 0.001-10 m): blended "
                        "with MiDaS when depth.midas_weight < 1 (DD: 0.3)"),
+    _depth_anything("small", "vits", "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378", 99218434,
+                    "Apache-2.0", "ViT-S/14, 24.8M parameters"),
+    _depth_anything("base", "vitb", "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328", 389961218,
+                    "CC-BY-NC-4.0", "ViT-B/14, 97.5M parameters"),
+    _depth_anything("large", "vitl", "a7ea19fa0ed99244e67b624c72b8580b7e9553043245905be58796a608eb9345", 1341395338,
+                    "CC-BY-NC-4.0", "ViT-L/14, 335.3M parameters"),
 )
 
 
