@@ -83,13 +83,12 @@ def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: 
     """The estimator of a depth plan, its model loaded once (files downloaded first when allowed)."""
     if plan.name == "flat":
         return FlatDepth(flat_value)
-    from depth.estimators import AdabinsDepth, BlendedDepth, MidasDepth, build_adabins, build_midas
+    from depth.estimators import AdabinsDepth, BlendedDepth, build_adabins, relative_depth
 
     if plan.missing:
         ensure(plan.missing, models_dir, allow_download=allow_download)
     midas_path = None if plan.name == "tiny" else plan.files[plan.name]  # tiny: seeded random weights
-    midas = MidasDepth(build_midas(plan.name, midas_path), plan.name, device, precision,
-                       metric=nyu_metric and plan.name == "dpt_hybrid_nyu")
+    midas = relative_depth(plan.name, midas_path, device, precision, nyu_metric=nyu_metric)
     if plan.midas_weight >= 1.0:
         return midas
     adabins = AdabinsDepth(build_adabins(plan.files.get("adabins_nyu")), device, precision)
