@@ -18,6 +18,7 @@ from render.disk.faults import fault_point
 from render.output.exports import stitch_outputs
 from render.output.plots import plot_schedules, prompt_fade_panels
 from render.output.previews import write_previews
+from render.output.quality import depth_metrics
 from render.output.report import RunReport
 from render.run.lock import RunLock
 from render.run.loop import render_frames
@@ -109,6 +110,7 @@ def _finish(settings, plan: RenderPlan, run: RunDir, mode, generator, session: R
             session.record.metrics = measure_run(plan, run, generator, loop=settings.animation.loop)
         except Exception:  # noqa: BLE001
             log.exception("measuring the run's quality failed; its frames and video are complete")
+    session.record.metrics.update(depth_metrics(mode))  # the depth flicker the 3D mode measured while rendering
     session.finish("completed")
     return RunResult(run_dir=run.root, frames=frames, video=video)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from depth.base import DepthEstimator, FlatDepth
+from depth.stabilize import DepthStabilizer
 from render.config.depth_plan import DepthPlan
 from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan
 from render.config.plan import RenderPlan
@@ -74,7 +75,9 @@ def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first
                     sampling_mode=anim.sampling_mode.value)
     turbo = Turbo(anim.turbo_steps, anim.turbo_preroll) if anim.turbo_mode else None
     vr = (anim.vr_eye_angle, anim.vr_ipd) if anim.vr_mode else None
-    return Mode3D(first_init, estimator, camera, turbo=turbo, vr=vr, save_depth=depth.save_depth_maps)
+    stabilizer = DepthStabilizer(depth.stabilize_strength) if depth.stabilize else None
+    return Mode3D(first_init, estimator, camera, turbo=turbo, vr=vr, save_depth=depth.save_depth_maps,
+                  stabilizer=stabilizer)
 
 
 def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: float = 1.0,

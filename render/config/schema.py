@@ -271,6 +271,11 @@ class DepthConfig:
     nyu_metric: bool = setting(True, "dpt_hybrid_nyu: turn its output into metres as DPT does (1/(0.000305*d + "
                                      "0.1378)); false: DD's (50-d)/19, which puts everything nearer than ~6.5 m at "
                                      "the nearest depth")
+    stabilize: bool = setting(False, "hold 3D depth still over time: each frame's depth aligned (robust scale and "
+                                     "shift) to the previous frame's moved by the known camera step, and blended "
+                                     "with it where they agree (false: DD's depth, estimated per frame)")
+    stabilize_strength: float = setting(0.7, "depth.stabilize: the previous depth's weight where the two agree, "
+                                             "and its share of the depth's scale (0: off, 1: frozen)")
 
 
 @dataclass
