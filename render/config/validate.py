@@ -543,7 +543,7 @@ def _check_depth(cfg: Config, issues: list[ConfigIssue]) -> DepthPlan | None:
     if cfg.animation.mode.value != "3d":
         return None
     plan = plan_depth(depth, cfg.model.models_dir, allow_download=cfg.model.download)
-    for key, path in plan.files.items():  # a file without a published sha256: refused before it is fetched
+    for key, path in plan.files.items():  # a pinned digest that is not a sha256: refused before a fetch
         try:
             registry.vouched_file(registry.lookup(key), path)
         except registry.UnverifiedModelFile as exc:

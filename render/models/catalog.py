@@ -140,7 +140,9 @@ def _lpips_files() -> list[ModelFile]:
 # digests are the ones other projects publish for the same files (ControlNet's annotator table for DPT-Hybrid,
 # several download scripts and checksum notes for the others, MiDaS v2.1 large with its size; for DPT-Large and the
 # v2.1 models also under their MiDaS v3.1 names dpt_large_384.pt, midas_v21_384.pt and midas_v21_small_256.pt).
-# DPT-Hybrid NYU: only the prefix is public (see the module docstring).
+# DPT-Hybrid NYU: only the prefix is public (see the module docstring). AdaBins' size is the one its Hugging Face
+# copies' LFS pointers give for this sha256. Licences: the repositories that release the files (MiDaS and DPT: MIT;
+# AdaBins: GPL-3.0).
 
 def _depth_anything(size: str, encoder: str, sha256: str, n_bytes: int, license: str, what: str) -> ModelFile:
     """A Depth Anything V2 relative-depth checkpoint from its official Hugging Face repository."""
@@ -162,38 +164,38 @@ DEPTH_FILES = (
                "https://huggingface.co/deforum/MiDaS/resolve/main/dpt_large-midas-2f21e586.pt",
                f"{_MIDAS}/v3/dpt_large_384.pt"),
               "depth", "MiDaS v3 DPT-Large (ViT-L/16 at 384): DD's default 3D depth model",
-              sha256_prefix="2f21e586"),
+              sha256_prefix="2f21e586", license="MIT"),
     ModelFile("dpt_hybrid", "dpt_hybrid-midas-501f0c75.pt",
               "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", 492757791,
               (f"{_DPT}/dpt_hybrid-midas-501f0c75.pt", f"{_MIDAS}/v3/dpt_hybrid-midas-501f0c75.pt",
                "https://huggingface.co/lllyasviel/Annotators/resolve/main/dpt_hybrid-midas-501f0c75.pt",
                f"{_MIDAS}/v3/dpt_hybrid_384.pt"),
               "depth", "MiDaS v3 DPT-Hybrid (ResNet-50 + ViT-B/16 at 384): faster, a little less accurate",
-              sha256_prefix="501f0c75"),
+              sha256_prefix="501f0c75", license="MIT"),
     ModelFile("dpt_hybrid_nyu", "dpt_hybrid_nyu-2ce69ec7.pt", None, None,
               (f"{_DPT}/dpt_hybrid_nyu-2ce69ec7.pt",),
               "depth", "DPT-Hybrid finetuned on NYU Depth v2 (indoor scenes; same network as dpt_hybrid). No full "
                        "sha256 is published: the first copy used is recorded and later ones must match it",
-              sha256_prefix="2ce69ec7", sha256_unpublished=True),
+              sha256_prefix="2ce69ec7", sha256_unpublished=True, license="MIT"),
     ModelFile("midas_v21", "midas_v21-f6b98070.pt",
               "f6b980704cfd7259c7cc2b058c2f160159c55e84b3b6c08331b4156a84629f70", 422509849,
               (f"{_MIDAS}/v2_1/midas_v21-f6b98070.pt", f"{_MIDAS}/v2_1/midas_v21_384.pt",
                "https://github.com/AlexeyAB/MiDaS/releases/download/midas_dpt/midas_v21-f6b98070.pt"),
               "depth", "MiDaS v2.1 large (ResNeXt-101 32x8d at 384): the convolutional model before DPT",
-              sha256_prefix="f6b98070"),
+              sha256_prefix="f6b98070", license="MIT"),
     ModelFile("midas_small", "midas_v21_small-70d6b9c8.pt",
               "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca", 85761505,
               (f"{_MIDAS}/v2_1/midas_v21_small-70d6b9c8.pt", f"{_MIDAS}/v2_1/midas_v21_small_256.pt",
                "https://github.com/AlexeyAB/MiDaS/releases/download/midas_dpt/midas_v21_small-70d6b9c8.pt"),
               "depth", "MiDaS v2.1 small (EfficientNet-Lite3 at 256): the fastest, lowest quality",
-              sha256_prefix="70d6b9c8"),
+              sha256_prefix="70d6b9c8", license="MIT"),
     ModelFile("adabins_nyu", "AdaBins_nyu.pt",
-              "3c917d1b86d058918d4055e70b2cdb9696ec4967bb2d8f05c0051263c1ac9641", None,
+              "3c917d1b86d058918d4055e70b2cdb9696ec4967bb2d8f05c0051263c1ac9641", 940558786,
               ("https://huggingface.co/deforum/AdaBins/resolve/main/AdaBins_nyu.pt",
                f"https://ipfs.io/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt",
                f"https://cloudflare-ipfs.com/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt"),
               "depth", "AdaBins NYU (EfficientNet-B5, 256 adaptive bins, metric depth 0.001-10 m): blended "
-                       "with MiDaS when depth.midas_weight < 1 (DD: 0.3)"),
+                       "with MiDaS when depth.midas_weight < 1 (DD: 0.3)", license="GPL-3.0"),
     _depth_anything("small", "vits", "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378", 99218434,
                     "Apache-2.0", "ViT-S/14, 24.8M parameters"),
     _depth_anything("base", "vitb", "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328", 389961218,

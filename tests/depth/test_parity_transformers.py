@@ -23,17 +23,9 @@ import torch
 transformers = pytest.importorskip("transformers")
 
 from depth.estimators import build_depth_anything, build_midas  # noqa: E402
+from depth_reference import TOLERANCE, random_image, rel_l2  # noqa: E402
 
 torch.set_num_threads(2)
-TOLERANCE = 1e-5
-
-
-def rel_l2(ours: torch.Tensor, reference: torch.Tensor) -> float:
-    return ((ours - reference).norm() / reference.norm()).item()
-
-
-def _image(h: int, w: int, seed: int = 0) -> torch.Tensor:
-    return torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
 
 
 def _split_qkv(out: dict, prefix: str, names: tuple[str, str, str], qkv_w: torch.Tensor, qkv_b: torch.Tensor):
@@ -60,6 +52,16 @@ VIT_BLOCK = {"norm1": "layernorm_before", "norm2": "layernorm_after", "attn.proj
 FUSION = {"out_conv": "projection", "resConfUnit1.conv1": "residual_layer1.convolution1",
           "resConfUnit1.conv2": "residual_layer1.convolution2", "resConfUnit2.conv1": "residual_layer2.convolution1",
           "resConfUnit2.conv2": "residual_layer2.convolution2"}
+
+
+def decoder_name(key: str) -> str | None:
+    """transformers' name of a DPT decoder parameter (``scratch.layerN_rn``, ``scratch.refinenetN``: the fusion
+    stage runs from the deepest level, refinenet4, up); None for other keys."""
+    if m := re.fullmatch(r"scratch\.layer(\d)_rn\.weight", key):
+        return f"neck.convs.{int(m[1]) - 1}.weight"
+    if m := re.fullmatch(r"scratch\.refinenet(\d)\.(.+)\.(weight|bias)", key):
+        return f"neck.fusion_stage.layers.{4 - int(m[1])}.{FUSION[m[2]]}.{m[3]}"
+    return None
 
 
 def midas_to_transformers_dpt(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -89,10 +91,8 @@ def midas_to_transformers_dpt(sd: dict[str, torch.Tensor]) -> dict[str, torch.Te
             part = {"0.project.0": f"readout_projects.{i}.0", "3": f"layers.{i}.projection",
                     "4": f"layers.{i}.resize"}[m[2]]
             out[f"neck.reassemble_stage.{part}.{m[3]}"] = value
-        elif m := re.fullmatch(r"scratch\.layer(\d)_rn\.weight", key):
-            out[f"neck.convs.{int(m[1]) - 1}.weight"] = value
-        elif m := re.fullmatch(r"scratch\.refinenet(\d)\.(.+)\.(weight|bias)", key):
-            out[f"neck.fusion_stage.layers.{4 - int(m[1])}.{FUSION[m[2]]}.{m[3]}"] = value
+        elif name := decoder_name(key):
+            out[name] = value
         elif m := re.fullmatch(r"scratch\.output_conv\.(\d)\.(weight|bias)", key):
             out[f"head.head.{m[1]}.{m[2]}"] = value
         else:
@@ -135,7 +135,7 @@ DPT_INPUT = {"dpt_large": (64, 64), "dpt_hybrid": (96, 96)}
 def test_dpt_matches_transformers(kind):
     hw = DPT_INPUT[kind]
     ours, reference = _dpt_pair(kind, hw)
-    x = _image(*hw, seed=1)  # multiples of 32 off the 384 grid: both resize the position table
+    x = random_image(*hw, seed=1)  # multiples of 32 off the 384 grid: both resize the position table
     with torch.inference_mode():
         got, want = ours(x), reference(pixel_values=x).predicted_depth
     assert got.shape == want.shape == (1, *hw) and want.std() > 0
@@ -146,7 +146,7 @@ def test_the_dpt_comparison_notices_a_wrong_hook():
     """The check can fail: the same weights with one hooked block moved differ far beyond the tolerance."""
     ours, reference = _dpt_pair("dpt_hybrid", (96, 96))
     reference.config.backbone_out_indices = [2, 5, 7, 11]
-    x = _image(96, 96, seed=1)
+    x = random_image(96, 96, seed=1)
     with torch.inference_mode():
         assert rel_l2(ours(x), reference(pixel_values=x).predicted_depth) > 1e-3
 
@@ -183,10 +183,8 @@ def depth_anything_to_transformers(sd: dict[str, torch.Tensor]) -> dict[str, tor
         elif m := re.fullmatch(r"depth_head\.(projects|resize_layers)\.(\d)\.(weight|bias)", key):
             part = "projection" if m[1] == "projects" else "resize"
             out[f"neck.reassemble_stage.layers.{m[2]}.{part}.{m[3]}"] = value
-        elif m := re.fullmatch(r"depth_head\.scratch\.layer(\d)_rn\.weight", key):
-            out[f"neck.convs.{int(m[1]) - 1}.weight"] = value
-        elif m := re.fullmatch(r"depth_head\.scratch\.refinenet(\d)\.(.+)\.(weight|bias)", key):
-            out[f"neck.fusion_stage.layers.{4 - int(m[1])}.{FUSION[m[2]]}.{m[3]}"] = value
+        elif name := decoder_name(key.removeprefix("depth_head.")):
+            out[name] = value
         elif m := re.fullmatch(r"depth_head\.scratch\.(output_conv1|output_conv2\.\d)\.(weight|bias)", key):
             out[f"head.{HEAD[m[1]]}.{m[2]}"] = value
         else:
@@ -241,7 +239,7 @@ def _depth_anything_pair(kind: str):
                                                                         marks=pytest.mark.slow)])
 def test_depth_anything_matches_transformers_at_its_own_size(kind):
     ours, reference = _depth_anything_pair(kind)
-    x = _image(518, 518, seed=2)  # the position table's own grid: neither resizes it
+    x = random_image(518, 518, seed=2)  # the position table's own grid: neither resizes it
     with torch.inference_mode():
         got, want = ours(x), reference(pixel_values=x).predicted_depth
     assert got.shape == want.shape == (1, 518, 518) and want.std() > 0
@@ -252,7 +250,7 @@ def test_depth_anything_matches_transformers_on_a_non_square_grid(monkeypatch):
     from transformers.models.dinov2.modeling_dinov2 import Dinov2Embeddings
 
     ours, reference = _depth_anything_pair("depth_anything_v2_small")
-    x = _image(140, 182, seed=3)  # 10x13 patches
+    x = random_image(140, 182, seed=3)  # 10x13 patches
     with torch.inference_mode():
         plain = reference(pixel_values=x).predicted_depth
         monkeypatch.setattr(Dinov2Embeddings, "interpolate_pos_encoding", dinov2_interpolate_pos_encoding)

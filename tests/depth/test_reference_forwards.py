@@ -26,17 +26,9 @@ import torch.nn.functional as F
 
 from depth import adabins as ab
 from depth.estimators import build_adabins, build_midas
+from depth_reference import TOLERANCE, random_image, rel_l2
 
 torch.set_num_threads(2)
-TOLERANCE = 1e-5
-
-
-def rel_l2(ours: torch.Tensor, reference: torch.Tensor) -> float:
-    return ((ours - reference).norm() / reference.norm()).item()
-
-
-def _image(h: int, w: int, seed: int = 0) -> torch.Tensor:
-    return torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
 
 
 def _conv(sd: dict, name: str, x: torch.Tensor, **kw) -> torch.Tensor:
@@ -92,7 +84,7 @@ def midas_v21_reference(sd: dict, x: torch.Tensor) -> torch.Tensor:
 def test_midas_v21_matches_its_definition():
     net = build_midas("midas_v21", None, seed=6)
     sd = net.state_dict()
-    x = _image(64, 96, seed=1)
+    x = random_image(64, 96, seed=1)
     with torch.inference_mode():
         got, want = net(x), midas_v21_reference(sd, x)
     assert got.shape == want.shape == (1, 64, 96) and want.std() > 0
@@ -174,7 +166,7 @@ def adabins_reference(sd: dict, x: torch.Tensor, min_depth: float = 1e-3, max_de
 def test_adabins_matches_its_definition():
     net = build_adabins(None, seed=6)
     sd = net.state_dict()
-    x = _image(384, 384, seed=2)  # 144 patches on the half-resolution decoder output (AdaBins needs >= 129)
+    x = random_image(384, 384, seed=2)  # 144 patches on the half-resolution decoder output (AdaBins needs >= 129)
     with torch.inference_mode():
         (edges, got), (want_edges, want) = net(x), adabins_reference(sd, x)
     assert got.shape == want.shape == (1, 1, 192, 192) and want.std() > 0
