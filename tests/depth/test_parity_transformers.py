@@ -49,18 +49,24 @@ def _load_strict(make, sd: dict) -> torch.nn.Module:
 
 VIT_BLOCK = {"norm1": "layernorm_before", "norm2": "layernorm_after", "attn.proj": "attention.output.dense",
              "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense"}
+HEAD = {"output_conv1": "conv1", "output_conv2.0": "conv2", "output_conv2.2": "conv3"}  # Depth Anything's head
 FUSION = {"out_conv": "projection", "resConfUnit1.conv1": "residual_layer1.convolution1",
           "resConfUnit1.conv2": "residual_layer1.convolution2", "resConfUnit2.conv1": "residual_layer2.convolution1",
           "resConfUnit2.conv2": "residual_layer2.convolution2"}
 
 
 def decoder_name(key: str) -> str | None:
-    """transformers' name of a DPT decoder parameter (``scratch.layerN_rn``, ``scratch.refinenetN``: the fusion
-    stage runs from the deepest level, refinenet4, up); None for other keys."""
+    """transformers' name of a DPT decoder or head parameter (``scratch.layerN_rn``; ``scratch.refinenetN``, whose
+    fusion stage runs from the deepest level, refinenet4, up; MiDaS' ``scratch.output_conv.N`` and Depth Anything's
+    ``scratch.output_conv1`` / ``output_conv2.N``); None for other keys."""
     if m := re.fullmatch(r"scratch\.layer(\d)_rn\.weight", key):
         return f"neck.convs.{int(m[1]) - 1}.weight"
     if m := re.fullmatch(r"scratch\.refinenet(\d)\.(.+)\.(weight|bias)", key):
         return f"neck.fusion_stage.layers.{4 - int(m[1])}.{FUSION[m[2]]}.{m[3]}"
+    if m := re.fullmatch(r"scratch\.output_conv\.(\d)\.(weight|bias)", key):
+        return f"head.head.{m[1]}.{m[2]}"
+    if m := re.fullmatch(r"scratch\.(output_conv1|output_conv2\.\d)\.(weight|bias)", key):
+        return f"head.{HEAD[m[1]]}.{m[2]}"
     return None
 
 
@@ -93,8 +99,6 @@ def midas_to_transformers_dpt(sd: dict[str, torch.Tensor]) -> dict[str, torch.Te
             out[f"neck.reassemble_stage.{part}.{m[3]}"] = value
         elif name := decoder_name(key):
             out[name] = value
-        elif m := re.fullmatch(r"scratch\.output_conv\.(\d)\.(weight|bias)", key):
-            out[f"head.head.{m[1]}.{m[2]}"] = value
         else:
             raise KeyError(f"no transformers name for {key}")
     return out
@@ -156,7 +160,6 @@ def test_the_dpt_comparison_notices_a_wrong_hook():
 
 DINO_BLOCK = {"norm1": "norm1", "norm2": "norm2", "attn.proj": "attention.o_proj", "mlp.fc1": "mlp.fc1",
               "mlp.fc2": "mlp.fc2", "ls1.gamma": "layer_scale1.lambda1", "ls2.gamma": "layer_scale2.lambda1"}
-HEAD = {"output_conv1": "conv1", "output_conv2.0": "conv2", "output_conv2.2": "conv3"}
 
 
 def depth_anything_to_transformers(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -185,8 +188,6 @@ def depth_anything_to_transformers(sd: dict[str, torch.Tensor]) -> dict[str, tor
             out[f"neck.reassemble_stage.layers.{m[2]}.{part}.{m[3]}"] = value
         elif name := decoder_name(key.removeprefix("depth_head.")):
             out[name] = value
-        elif m := re.fullmatch(r"depth_head\.scratch\.(output_conv1|output_conv2\.\d)\.(weight|bias)", key):
-            out[f"head.{HEAD[m[1]]}.{m[2]}"] = value
         else:
             raise KeyError(f"no transformers name for {key}")
     return out
