@@ -8,6 +8,15 @@
   bicubically to the frame and turned into depth as DD does: ``depth = (50 - disparity) / 19``.
 - ``AdabinsDepth``: AdaBins NYU metric depth (see ``depth.adabins``), on the frame resized to an area in
   ``[448^2, 500000]`` (PIL LANCZOS to shrink, BICUBIC to grow, as DD), then bicubically resized to the frame.
+- ``DepthAnythingDepth``: Depth Anything V2 (Small, Base, Large; ``depth.depth_anything``) with its official
+  pre-processing (``image2tensor``: the short side resized to at least 518 keeping the aspect ratio, each side a
+  multiple of 14, bicubic; ImageNet normalisation) and its output upsampled bilinearly (align_corners=True) as its
+  ``infer_image`` does. Its relative inverse depth has no fixed scale (affine-invariant, and its magnitude differs
+  between the three sizes), so each map is normalised: ``n = (d - d_2%) / (d_98% - d_2%)`` (percentiles of the
+  network-resolution map, ``n >= 0``), and made depth as inverse depth is, ``1/depth = 1/FAR + n (1/NEAR - 1/FAR)``:
+  the farthest 2 % at ``FAR = 50/19`` (the depth DD's conversion gives MiDaS disparity 0), the nearest 2 % at
+  ``NEAR = 0.5`` or nearer. So the 3D warp, the ``midas_weight`` blend with AdaBins and VR get depth in the same
+  units and range as from MiDaS, and ``depth.stabilize`` removes the per-frame scale the normalisation leaves.
 - ``BlendedDepth``: ``w * midas + (1 - w) * adabins`` (DD's ``midas_weight``, 0.3 by default).
 
 DD converts every MiDaS kind with the same ``(50 - d) / 19`` (``disco_xform_utils.transform_image_3d``), and so do
@@ -36,11 +45,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from depth import adabins as _adabins
+from depth.depth_anything import DEPTH_ANYTHING_SPECS, PATCH, DepthAnythingV2
 from depth.midas import create_midas
 from render.models.weights import WeightFileError, load_weights, refetch_hint
 from render.user_error import UserError
 
 MIDAS_KINDS = ("dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small", "tiny")
+DEPTH_ANYTHING_KINDS = tuple(DEPTH_ANYTHING_SPECS)
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # DD's conversion of MiDaS' inverse depth: depth = (DD_DISPARITY_OFFSET - disparity) / DD_DISPARITY_SCALE.
@@ -54,6 +65,11 @@ DD_DISPARITY_SCALE = 19.0
 MIN_MIDAS_DEPTH = 0.01
 # DPT's conversion of its NYU finetune's output to metres (intel-isl/DPT run_monodepth.py: scale, shift, invert).
 NYU_SCALE, NYU_SHIFT = 0.000305, 0.1378
+# Depth Anything V2: its input's short side (image2tensor's input_size, a lower bound) and the depth range its
+# normalised disparity is mapped to (module docstring)
+DEPTH_ANYTHING_SIZE = 518
+DEPTH_ANYTHING_QUANTILES = (0.02, 0.98)
+DEPTH_ANYTHING_NEAR, DEPTH_ANYTHING_FAR = 0.5, DD_DISPARITY_OFFSET / DD_DISPARITY_SCALE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -117,6 +133,21 @@ def midas_input_size(h: int, w: int, kind: str) -> tuple[int, int]:
     return (_constrain(scale_h * h, MULTIPLE, spec.size), _constrain(scale_w * w, MULTIPLE, spec.size))
 
 
+def depth_anything_input_size(h: int, w: int) -> tuple[int, int]:
+    """Depth Anything V2's input ``(height, width)`` for an ``h x w`` frame: its ``Resize(518, 518,
+    keep_aspect_ratio=True, ensure_multiple_of=14, resize_method="lower_bound")``: the side whose scale is larger
+    fits 518, each side rounded to a multiple of 14 and never below 518. 1280x768 -> 518x868."""
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image size must be positive, got {h}x{w}")
+    scale = max(DEPTH_ANYTHING_SIZE / h, DEPTH_ANYTHING_SIZE / w)
+
+    def side(x: float) -> int:
+        y = round(x / PATCH) * PATCH
+        return y if y >= DEPTH_ANYTHING_SIZE else math.ceil(x / PATCH) * PATCH
+
+    return side(scale * h), side(scale * w)
+
+
 def adabins_input_size(h: int, w: int) -> tuple[int, int]:
     """DD's AdaBins input ``(height, width)``: the area clamped to [448^2, 500000], aspect kept, sides truncated."""
     area = h * w
@@ -136,9 +167,10 @@ def adabins_input_size(h: int, w: int) -> tuple[int, int]:
 def randomize_(module: nn.Module, seed: int = 0) -> nn.Module:
     """Re-draw every parameter and floating buffer of ``module``, each from ``seed`` and its own name.
 
-    Matrices and kernels ~ N(0, 1/fan_in); norm scales ~ U(0.75, 1.25); biases ~ N(0, 0.02); class tokens and
-    position tables ~ N(0, 0.02); BatchNorm statistics mean ~ N(0, 0.1), var ~ U(0.5, 1.5). A tensor's values do
-    not depend on the order of the others, so equal names give equal weights across builds.
+    Matrices and kernels ~ N(0, 1/fan_in); norm scales and LayerScale factors (``gamma``) ~ U(0.75, 1.25), so that
+    every block's branch counts as much as its skip; biases ~ N(0, 0.02); class tokens and position tables
+    ~ N(0, 0.02); BatchNorm statistics mean ~ N(0, 0.1), var ~ U(0.5, 1.5). A tensor's values do not depend on the
+    order of the others, so equal names give equal weights across builds.
     """
     with torch.no_grad():
         for name, t in [*module.named_parameters(), *module.named_buffers()]:
@@ -154,7 +186,7 @@ def randomize_(module: nn.Module, seed: int = 0) -> nn.Module:
             elif "token" in leaf or "pos_embed" in leaf or "positional" in leaf:
                 t.normal_(0.0, 0.02, generator=g)
             elif t.ndim <= 1:
-                if leaf == "weight":
+                if leaf in ("weight", "gamma"):
                     t.uniform_(0.75, 1.25, generator=g)
                 else:
                     t.normal_(0.0, 0.02, generator=g)
@@ -207,12 +239,19 @@ _FAMILY_MARKERS = {
     "midas_v21": "pretrained.layer3.22.conv3.weight",
     "midas_small": "pretrained.layer1.0.weight",
     "adabins_nyu": "encoder.original_model.conv_stem.weight",
+    "Depth Anything V2": "depth_head.scratch.output_conv1.weight",  # small, base or large: the shapes tell
 }
 
 
-def _guess_family(keys) -> str | None:
+_DEPTH_ANYTHING_WIDTHS = {384: "small", 768: "base", 1024: "large"}  # the ViT width of each size
+
+
+def _guess_family(sd: Mapping[str, torch.Tensor]) -> str | None:
     for family, marker in _FAMILY_MARKERS.items():
-        if marker in keys:
+        if marker in sd:
+            if family == "Depth Anything V2" and "pretrained.cls_token" in sd:
+                size = _DEPTH_ANYTHING_WIDTHS.get(sd["pretrained.cls_token"].shape[-1])
+                return f"depth_anything_v2_{size}" if size else family
             return family
     return None
 
@@ -280,6 +319,13 @@ def build_midas(kind: str, path: Path | None, seed: int = 0) -> nn.Module:
     return _build(lambda: create_midas(kind), f"MiDaS {kind}", path, seed)
 
 
+def build_depth_anything(kind: str, path: Path | None, seed: int = 0) -> nn.Module:
+    """Depth Anything V2 ``kind`` (``DEPTH_ANYTHING_KINDS``), from ``path`` (the official file) or random."""
+    if kind not in DEPTH_ANYTHING_KINDS:
+        raise ValueError(f"unknown Depth Anything V2 kind {kind!r}; one of {', '.join(DEPTH_ANYTHING_KINDS)}")
+    return _build(lambda: DepthAnythingV2(kind), f"Depth Anything V2 {kind.rsplit('_', 1)[1]}", path, seed)
+
+
 def build_adabins(path: Path | None, seed: int = 0) -> nn.Module:
     """AdaBins NYU (``UnetAdaptiveBins``, 256 bins, 1e-3..10 m), from ``path`` or random (``seed``)."""
     return _build(_adabins.UnetAdaptiveBins, "AdaBins NYU", path, seed, remap=remap_adabins_keys)
@@ -341,6 +387,50 @@ class MidasDepth:
         else:
             depth = (DD_DISPARITY_OFFSET - disp) / DD_DISPARITY_SCALE
         return depth.clamp_min(MIN_MIDAS_DEPTH).to(image.device)
+
+
+def normalized_disparity_to_depth(disparity: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Depth Anything's relative inverse depth as depth (module docstring): normalised by the 2nd and 98th
+    percentiles of ``reference`` (the network-resolution map), then ``1/depth`` linear in it between FAR and NEAR."""
+    lo, hi = torch.quantile(reference.flatten().float(), torch.tensor(DEPTH_ANYTHING_QUANTILES,
+                                                                       device=reference.device)).tolist()
+    n = ((disparity - lo) / (hi - lo)).clamp_min(0) if hi > lo else torch.zeros_like(disparity)
+    far, near = 1.0 / DEPTH_ANYTHING_FAR, 1.0 / DEPTH_ANYTHING_NEAR
+    return 1.0 / (far + n * (near - far))
+
+
+class DepthAnythingDepth:
+    """``(1,3,H,W)`` in [0,1] -> ``(1,1,H,W)`` float32 depth from Depth Anything V2 (module docstring)."""
+
+    def __init__(self, net: nn.Module, device: torch.device | str, precision: str = "fp32"):
+        self.device, self.dtype = torch.device(device), _dtype(precision)
+        self.net = _prepare(net, self.device, self.dtype)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    @torch.inference_mode()
+    def disparity(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's relative inverse depth at its own resolution ``(1,h,w)``, and upsampled to the image."""
+        _check_image(image)
+        h, w = image.shape[-2:]
+        x = F.interpolate(image.to(self.device, torch.float32), size=depth_anything_input_size(h, w),
+                          mode="bicubic", align_corners=False)
+        x = ((x - self.mean) / self.std).to(self.dtype).contiguous(memory_format=torch.channels_last)
+        disp = self.net(x).float()
+        return disp, F.interpolate(disp.unsqueeze(1), size=(h, w), mode="bilinear", align_corners=True)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        net_disp, disp = self.disparity(image)
+        return normalized_disparity_to_depth(disp, net_disp).clamp_min(MIN_MIDAS_DEPTH).to(image.device)
+
+
+def relative_depth(kind: str, path: Path | None, device: torch.device | str, precision: str = "fp32", *,
+                   nyu_metric: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The estimator of a MiDaS or Depth Anything V2 ``kind`` with its network loaded from ``path`` (None: seeded
+    random weights); ``nyu_metric``: ``dpt_hybrid_nyu`` in metres (``MidasDepth``'s ``metric``)."""
+    if kind in DEPTH_ANYTHING_KINDS:
+        return DepthAnythingDepth(build_depth_anything(kind, path), device, precision)
+    return MidasDepth(build_midas(kind, path), kind, device, precision, metric=nyu_metric and kind == "dpt_hybrid_nyu")
 
 
 def _pil_resize(image: torch.Tensor, size: tuple[int, int], shrink: bool) -> torch.Tensor:

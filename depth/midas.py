@@ -107,11 +107,13 @@ class FeatureFusionBlock(nn.Module):
         self.resConfUnit1 = ResidualConvUnit(features)
         self.resConfUnit2 = ResidualConvUnit(features)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None, size=None) -> torch.Tensor:
+        """``size``: the output's height and width (Depth Anything V2's fusion); None: twice the input's (MiDaS)."""
         if skip is not None:
             x = x + self.resConfUnit1(skip)
         x = self.resConfUnit2(x)
-        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=self.align_corners)
+        x = F.interpolate(x, size=size, scale_factor=None if size is not None else 2, mode="bilinear",
+                          align_corners=self.align_corners)
         return self.out_conv(x)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from depth.base import DepthEstimator, FlatDepth
+from depth.stabilize import DepthStabilizer
 from render.config.depth_plan import DepthPlan
 from render.config.flow_plan import RAFT_WEIGHTS, FlowPlan
 from render.config.plan import RenderPlan
@@ -48,6 +49,7 @@ class ModeParts:
 
     mode: AnimationMode
     flows: Any = None  # video input's PairFlows (the optical-flow blend export carries frames along them)
+    depth_flicker: Callable[[], list[float]] | None = None  # a 3D run's per-frame depth flicker (for run.json)
 
 
 def build_mode(settings: Config, plan: RenderPlan) -> ModeParts:
@@ -59,19 +61,20 @@ def build_mode(settings: Config, plan: RenderPlan) -> ModeParts:
     anim, device = settings.animation, plan.device
     loop = Loop(plan.n_frames, anim.loop_frames, anim.loop_init_blend, anim.loop_scale) if anim.loop else None
     first_init = build_init_source(settings, plan, device)
-    name, flows = anim.mode.value, None
+    name, flows, depth_flicker = anim.mode.value, None, None
     if name == "none":
         mode = StillMode(first_init)
     elif name == "2d":
         mode = Mode2D(first_init)
     elif name == "3d":
         mode = build_mode3d(settings, plan, device, first_init)
+        depth_flicker = mode.depth_flicker_series
     elif name == "video_input":
         mode = build_video_mode(settings, plan, device)
         flows = mode.flows
     else:
         raise ValueError(f"animation.mode={name!r} is not implemented")
-    return ModeParts(with_loop(with_color_coherence(mode, settings.color_coherence.value), loop), flows)
+    return ModeParts(with_loop(with_color_coherence(mode, settings.color_coherence.value), loop), flows, depth_flicker)
 
 
 def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first_init: InitSource) -> Mode3D:
@@ -83,7 +86,9 @@ def build_mode3d(settings: Config, plan: RenderPlan, device: torch.device, first
                     sampling_mode=anim.sampling_mode.value)
     turbo = Turbo(anim.turbo_steps, anim.turbo_preroll) if anim.turbo_mode else None
     vr = (anim.vr_eye_angle, anim.vr_ipd) if anim.vr_mode else None
-    return Mode3D(first_init, estimator, camera, turbo=turbo, vr=vr, save_depth=depth.save_depth_maps)
+    stabilizer = DepthStabilizer(depth.stabilize_strength) if depth.stabilize else None
+    return Mode3D(first_init, estimator, camera, turbo=turbo, vr=vr, save_depth=depth.save_depth_maps,
+                  stabilizer=stabilizer)
 
 
 def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: float = 1.0,
@@ -92,19 +97,12 @@ def build_depth_estimator(plan: DepthPlan, device: torch.device, *, flat_value: 
     """The estimator of a depth plan, its model loaded once (files downloaded first when allowed)."""
     if plan.name == "flat":
         return FlatDepth(flat_value)
-    from depth.estimators import (
-        AdabinsDepth,
-        BlendedDepth,
-        MidasDepth,
-        build_adabins,
-        build_midas,
-    )
+    from depth.estimators import AdabinsDepth, BlendedDepth, build_adabins, relative_depth
 
     if plan.missing:
         ensure(plan.missing, models_dir, allow_download=allow_download)
     midas_path = None if plan.name == "tiny" else plan.files[plan.name]  # tiny: seeded random weights
-    midas = MidasDepth(build_midas(plan.name, midas_path), plan.name, device, precision,
-                       metric=nyu_metric and plan.name == "dpt_hybrid_nyu")
+    midas = relative_depth(plan.name, midas_path, device, precision, nyu_metric=nyu_metric)
     if plan.midas_weight >= 1.0:
         return midas
     adabins = AdabinsDepth(build_adabins(plan.files.get("adabins_nyu")), device, precision)

@@ -200,6 +200,9 @@ def check_depth_settings(cfg: Config, issues: Issues) -> bool:
         issues.append(ConfigIssue("depth.midas_weight", depth.midas_weight, "must be between 0 and 1",
                                   "use 1.0 for MiDaS alone, DD's 0.3 to blend with AdaBins, or null for automatic"))
         return False
+    if not 0.0 <= depth.stabilize_strength <= 1.0:
+        issues.append(ConfigIssue("depth.stabilize_strength", depth.stabilize_strength, "must be between 0 and 1",
+                                  "use 0.7, or depth.stabilize=false for DD's per-frame depth"))
     return True
 
 

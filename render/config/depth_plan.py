@@ -13,7 +13,8 @@ from pathlib import Path
 from render.config.schema import DepthConfig
 from render.models import registry
 
-MIDAS_FILES = {name: name for name in ("dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small")}
+MIDAS_FILES = {name: name for name in ("dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small",
+                                       "depth_anything_v2_small", "depth_anything_v2_base", "depth_anything_v2_large")}
 ADABINS_FILE = "adabins_nyu"
 DD_MIDAS_WEIGHT = 0.3
 AUTO_DEPTH = "dpt_large"  # what depth=auto uses when its file is present (DD's default)
@@ -21,7 +22,7 @@ AUTO_DEPTH = "dpt_large"  # what depth=auto uses when its file is present (DD's 
 
 @dataclass(frozen=True)
 class DepthPlan:
-    name: str  # flat, tiny or a MIDAS_FILES key
+    name: str  # flat, tiny or a MIDAS_FILES key (a MiDaS or Depth Anything V2 network)
     midas_weight: float
     files: dict[str, Path]  # registry key -> path (present, or to be downloaded there)
     missing: tuple[str, ...] = ()

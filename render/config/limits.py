@@ -176,7 +176,7 @@ def check_url_settings(timeout: float, max_mb: float, issues: list) -> None:
     """``url_timeout`` (the whole of one image download) and ``url_max_mb`` are positive and bounded (a socket
     timeout of 0 or a negative one is refused by the HTTP stack, a huge one overflows it)."""
     for setting, value, limit, unit, fix in (
-            ("url_timeout", timeout, MAX_URL_TIMEOUT_S, "s", "use e.g. url_timeout=30 (seconds for the whole download)"),
+            ("url_timeout", timeout, MAX_URL_TIMEOUT_S, "s", "use e.g. url_timeout=30 (seconds for a whole download)"),
             ("url_max_mb", max_mb, MAX_URL_MB, "MB", "use e.g. url_max_mb=50")):
         if math.isfinite(value) and not 0 < value <= limit:  # NaN and infinity: check_finite names them
             issues.append(ConfigIssue(setting, value, f"must be more than 0 and at most {limit:g} {unit}", fix))

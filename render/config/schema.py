@@ -34,6 +34,7 @@ GeneratorName = _choices("GeneratorName", ["diffusion", "preview"])
 SamplingModeName = _choices("SamplingModeName", ["ddim", "plms"])
 Precision = _choices("Precision", ["auto", "fp32", "bf16", "fp16"])
 DepthName = _choices("DepthName", ["auto", "dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small",
+                                   "depth_anything_v2_small", "depth_anything_v2_base", "depth_anything_v2_large",
                                    "tiny", "flat"])
 FlowName = _choices("FlowName", ["auto", "raft_large", "raft_small", "dis", "farneback"])
 DisPreset = _choices("DisPreset", ["ultrafast", "fast", "medium", "fine"])
@@ -268,8 +269,9 @@ class OutputConfig:
 class DepthConfig:
     name: DepthName = setting(DepthName["auto"], "3D depth: auto (dpt_large when its file is present, else tiny "
                                                  "with a warning), dpt_large, dpt_hybrid, dpt_hybrid_nyu, midas_v21, "
-                                                 "midas_small, tiny (random weights, offline), flat (a constant "
-                                                 "plane)")
+                                                 "midas_small, depth_anything_v2_small, depth_anything_v2_base, "
+                                                 "depth_anything_v2_large (Base and Large: non-commercial licence), "
+                                                 "tiny (random weights, offline), flat (a constant plane)")
     midas_weight: Optional[float] = setting(None, "MiDaS share of the depth, the rest AdaBins; null: DD's 0.3 when "
                                                   "AdaBins_nyu.pt is present, else 1.0 (MiDaS only)")
     precision: Precision = setting(Precision["auto"], "depth model precision: auto (fp16 on CUDA, fp32 on CPU), "
@@ -280,6 +282,11 @@ class DepthConfig:
     nyu_metric: bool = setting(True, "dpt_hybrid_nyu: turn its output into metres as DPT does (1/(0.000305*d + "
                                      "0.1378)); false: DD's (50-d)/19, which puts everything nearer than ~6.5 m at "
                                      "the nearest depth")
+    stabilize: bool = setting(False, "hold 3D depth still over time: each frame's depth aligned (robust scale and "
+                                     "shift) to the previous frame's moved by the known camera step, and blended "
+                                     "with it where they agree (false: DD's depth, estimated per frame)")
+    stabilize_strength: float = setting(0.7, "depth.stabilize: the previous depth's weight where the two agree, "
+                                             "and its share of the depth's scale (0: off, 1: frozen)")
 
 
 @dataclass

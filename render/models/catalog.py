@@ -1,5 +1,5 @@
 """Every weight file the renderer knows: DD v5.7's diffusion and secondary models, OpenAI/OpenCLIP CLIPs, LPIPS's VGG16,
-the MiDaS/AdaBins depth models and the RAFT flow models, with their hashes, URLs and aliases.
+the MiDaS/AdaBins/Depth Anything V2 depth models and the RAFT flow models, with their hashes, URLs and aliases.
 
 Every entry but one has its full sha256. DD's own models: DD's ``diff_model_map``; OpenAI CLIP: the URL path. The files
 whose names carry only an 8-hex prefix (OpenCLIP's release files, torchvision's VGG16 and RAFT, MiDaS) and
@@ -8,9 +8,13 @@ Hugging Face mirrors (their LFS pointers) publish for the same files, each start
 checked against its sha256 before it is used (``render.models.registry.verify``, cached beside the file).
 
 The exception is DPT-Hybrid NYU (``dpt_hybrid_nyu-2ce69ec7.pt``): no public source gives more of its digest than the
-8 hex digits in its name, and 32 bits do not identify a file. Its entry is marked ``sha256_unpublished``: the file is
-refused (``UnverifiedModelFile``) until the user supplies the digest of a copy they trust in
-``$DISCO_ANIM_SHA256_DPT_HYBRID_NYU``.
+8 hex digits in its name, and 32 bits do not identify a file. Its entry is marked ``sha256_unpublished``: the prefix is
+checked, the full digest of the first copy used is recorded in the models folder (and in the run's ``run.json``), and
+a later file that differs is refused (``ChangedModelFile``); ``$DISCO_ANIM_SHA256_DPT_HYBRID_NYU`` pins a digest.
+
+Depth Anything V2's files carry no hash in their names; their sha256 and sizes are the ones Hugging Face's LFS
+pointers give (the official repositories for Small and Base; mirrors of the same file for Large), each confirmed by
+independent download scripts that pin them. Base and Large are licensed CC-BY-NC-4.0 (``ModelFile.license``).
 """
 from __future__ import annotations
 
@@ -136,7 +140,18 @@ def _lpips_files() -> list[ModelFile]:
 # digests are the ones other projects publish for the same files (ControlNet's annotator table for DPT-Hybrid,
 # several download scripts and checksum notes for the others, MiDaS v2.1 large with its size; for DPT-Large and the
 # v2.1 models also under their MiDaS v3.1 names dpt_large_384.pt, midas_v21_384.pt and midas_v21_small_256.pt).
-# DPT-Hybrid NYU: only the prefix is public (see the module docstring).
+# DPT-Hybrid NYU: only the prefix is public (see the module docstring). AdaBins' size is the one its Hugging Face
+# copies' LFS pointers give for this sha256. Licences: the repositories that release the files (MiDaS and DPT: MIT;
+# AdaBins: GPL-3.0).
+
+def _depth_anything(size: str, encoder: str, sha256: str, n_bytes: int, license: str, what: str) -> ModelFile:
+    """A Depth Anything V2 relative-depth checkpoint from its official Hugging Face repository."""
+    repo = f"{_HF}/depth-anything/Depth-Anything-V2-{size.title()}"
+    filename = f"depth_anything_v2_{encoder}.pth"
+    return ModelFile(f"depth_anything_v2_{size}", filename, sha256, n_bytes, (f"{repo}/resolve/main/{filename}",),
+                     "depth", f"Depth Anything V2 {size.title()} (DINOv2 {what}; relative inverse depth), "
+                              f"licence {license}", license=license)
+
 
 _DPT = "https://github.com/intel-isl/DPT/releases/download/1_0"
 _MIDAS = "https://github.com/isl-org/MiDaS/releases/download"
@@ -149,38 +164,44 @@ DEPTH_FILES = (
                "https://huggingface.co/deforum/MiDaS/resolve/main/dpt_large-midas-2f21e586.pt",
                f"{_MIDAS}/v3/dpt_large_384.pt"),
               "depth", "MiDaS v3 DPT-Large (ViT-L/16 at 384): DD's default 3D depth model",
-              sha256_prefix="2f21e586"),
+              sha256_prefix="2f21e586", license="MIT"),
     ModelFile("dpt_hybrid", "dpt_hybrid-midas-501f0c75.pt",
               "501f0c75b3bca7daec6b3682c5054c09b366765aef6fa3a09d03a5cb4b230853", 492757791,
               (f"{_DPT}/dpt_hybrid-midas-501f0c75.pt", f"{_MIDAS}/v3/dpt_hybrid-midas-501f0c75.pt",
                "https://huggingface.co/lllyasviel/Annotators/resolve/main/dpt_hybrid-midas-501f0c75.pt",
                f"{_MIDAS}/v3/dpt_hybrid_384.pt"),
               "depth", "MiDaS v3 DPT-Hybrid (ResNet-50 + ViT-B/16 at 384): faster, a little less accurate",
-              sha256_prefix="501f0c75"),
+              sha256_prefix="501f0c75", license="MIT"),
     ModelFile("dpt_hybrid_nyu", "dpt_hybrid_nyu-2ce69ec7.pt", None, None,
               (f"{_DPT}/dpt_hybrid_nyu-2ce69ec7.pt",),
               "depth", "DPT-Hybrid finetuned on NYU Depth v2 (indoor scenes; same network as dpt_hybrid). No full "
-                       "sha256 is published: set $DISCO_ANIM_SHA256_DPT_HYBRID_NYU to the digest of a copy you trust",
-              sha256_prefix="2ce69ec7", sha256_unpublished=True),
+                       "sha256 is published: the first copy used is recorded and later ones must match it",
+              sha256_prefix="2ce69ec7", sha256_unpublished=True, license="MIT"),
     ModelFile("midas_v21", "midas_v21-f6b98070.pt",
               "f6b980704cfd7259c7cc2b058c2f160159c55e84b3b6c08331b4156a84629f70", 422509849,
               (f"{_MIDAS}/v2_1/midas_v21-f6b98070.pt", f"{_MIDAS}/v2_1/midas_v21_384.pt",
                "https://github.com/AlexeyAB/MiDaS/releases/download/midas_dpt/midas_v21-f6b98070.pt"),
               "depth", "MiDaS v2.1 large (ResNeXt-101 32x8d at 384): the convolutional model before DPT",
-              sha256_prefix="f6b98070"),
+              sha256_prefix="f6b98070", license="MIT"),
     ModelFile("midas_small", "midas_v21_small-70d6b9c8.pt",
               "70d6b9c891758c67f974a6097fb0c608c7ee67fb81ac3e5588847d5596d56fca", 85761505,
               (f"{_MIDAS}/v2_1/midas_v21_small-70d6b9c8.pt", f"{_MIDAS}/v2_1/midas_v21_small_256.pt",
                "https://github.com/AlexeyAB/MiDaS/releases/download/midas_dpt/midas_v21_small-70d6b9c8.pt"),
               "depth", "MiDaS v2.1 small (EfficientNet-Lite3 at 256): the fastest, lowest quality",
-              sha256_prefix="70d6b9c8"),
+              sha256_prefix="70d6b9c8", license="MIT"),
     ModelFile("adabins_nyu", "AdaBins_nyu.pt",
-              "3c917d1b86d058918d4055e70b2cdb9696ec4967bb2d8f05c0051263c1ac9641", None,
+              "3c917d1b86d058918d4055e70b2cdb9696ec4967bb2d8f05c0051263c1ac9641", 940558786,
               ("https://huggingface.co/deforum/AdaBins/resolve/main/AdaBins_nyu.pt",
                f"https://ipfs.io/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt",
                f"https://cloudflare-ipfs.com/ipfs/{_ADABINS_CID}/AdaBins_nyu.pt"),
               "depth", "AdaBins NYU (EfficientNet-B5, 256 adaptive bins, metric depth 0.001-10 m): blended "
-                       "with MiDaS when depth.midas_weight < 1 (DD: 0.3)"),
+                       "with MiDaS when depth.midas_weight < 1 (DD: 0.3)", license="GPL-3.0"),
+    _depth_anything("small", "vits", "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378", 99218434,
+                    "Apache-2.0", "ViT-S/14, 24.8M parameters"),
+    _depth_anything("base", "vitb", "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328", 389961218,
+                    "CC-BY-NC-4.0", "ViT-B/14, 97.5M parameters"),
+    _depth_anything("large", "vitl", "a7ea19fa0ed99244e67b624c72b8580b7e9553043245905be58796a608eb9345", 1341395338,
+                    "CC-BY-NC-4.0", "ViT-L/14, 335.3M parameters"),
 )
 
 

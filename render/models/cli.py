@@ -17,11 +17,14 @@ from render.models.http_fetch import part_path, size_of
 from render.models.registry import (
     PRESET_FILES,
     REGISTRY,
+    ChangedModelFile,
     ChecksumMismatch,
     MissingModelFiles,
     ModelFile,
     UnverifiedModelFile,
     check_digest,
+    first_use_record,
+    is_noncommercial,
     resolve,
     resolve_models_dir,
     sha256_env_var,
@@ -49,8 +52,8 @@ def file_status(file: ModelFile, folder: Path) -> str:
     try:
         file = vouched_file(file, path)
     except UnverifiedModelFile:
-        return f"present, NOT VERIFIABLE (no published sha256; set ${sha256_env_var(file)})"
-    if not registry.has_hash(file):
+        return f"present, NOT VERIFIABLE (${sha256_env_var(file)} is not a sha256)"
+    if not (registry.has_hash(file) or file.sha256_unpublished):
         return "present, no hash known"
     if digest is None:
         return "present, not checked yet"
@@ -58,7 +61,18 @@ def file_status(file: ModelFile, folder: Path) -> str:
         check_digest(path, file, digest)
     except ChecksumMismatch:
         return "present, CORRUPT (sha256 mismatch)"
+    except ChangedModelFile:
+        return "present, CHANGED since its first use (sha256 differs from the recorded one)"
+    if file.sha256_unpublished:
+        recorded = first_use_record(path, file) is not None
+        return "present, verified against its first use" if recorded else "present, prefix checked"
     return "present, verified"
+
+
+def licence_notes(files: list[ModelFile]) -> list[str]:
+    """A line for each file whose licence forbids commercial use."""
+    return [f"note: {f.key} ({f.filename}) is licensed {f.license}: non-commercial use only"
+            for f in files if is_noncommercial(f)]
 
 
 def list_table(models_dir: str | os.PathLike | None = None) -> str:
@@ -101,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         files = resolve(args.names)
     except KeyError as exc:
         parser.error(exc.args[0])
+    for line in licence_notes(files):  # before a byte is fetched
+        print(line)
     try:
         paths = ensure(files, args.models_dir, allow_download=True, progress=not args.no_progress)
     except (MissingModelFiles, ChecksumMismatch, UnverifiedModelFile) as exc:

@@ -105,8 +105,8 @@ def download(file: ModelFile, models_dir: str | os.PathLike | None = None, *, pr
 
     Tries ``file.urls`` in order, each within ``timeout`` seconds per read and ``deadline`` seconds in all (none by
     default: a checkpoint of gigabytes takes what it takes); raises DownloadError listing every URL and why it
-    failed. A file without a published sha256 is not fetched unless the user supplied its digest
-    (UnverifiedModelFile, ``vouched_file``).
+    failed. A file without a published sha256 is checked against its prefix and against the copy first used here, if
+    one was recorded (ChangedModelFile), or against the digest pinned for it (``vouched_file``).
     """
     target = resolve_models_dir(models_dir) / file.filename
     file = vouched_file(file, target)
@@ -150,7 +150,7 @@ def ensure(files: Iterable[str | ModelFile], models_dir: str | os.PathLike | Non
     folder = resolve_models_dir(models_dir)
     found: dict[str, Path] = {}
     missing: list[ModelFile] = []
-    # a file without a published sha256 stops everything before any byte is fetched (UnverifiedModelFile)
+    # a pinned digest that is not a sha256 stops everything before any byte is fetched (UnverifiedModelFile)
     for file in [vouched_file(f, folder / f.filename) for f in resolve(files)]:
         path = _present_file(file, folder, allow_download)
         if path is None:

@@ -28,9 +28,11 @@ class ModelFile:
     kind: str
     description: str
     sha256_prefix: str | None = field(default=None)  # the short hash some hosts put in file names
-    # No full sha256 is published: the file is refused (UnverifiedModelFile) unless the user supplies the digest
-    # in $DISCO_ANIM_SHA256_<KEY> (``sha256_env_var``); a prefix alone is too short to identify a file.
+    # No full sha256 is published: what is published (the prefix in the name, the size) is checked, and the full
+    # digest is recorded at the file's first use beside it (``registry.record_path``); a later file that differs is
+    # refused (ChangedModelFile). A digest in $DISCO_ANIM_SHA256_<KEY> (``sha256_env_var``) pins it instead.
     sha256_unpublished: bool = field(default=False)
+    license: str | None = field(default=None)  # the weights' licence (SPDX id), where the catalog knows it
 
     def __post_init__(self):
         object.__setattr__(self, "urls", tuple(self.urls))
@@ -74,6 +76,14 @@ class ChecksumMismatch(UserError, RuntimeError):
                 f"{shlex.quote(self.file.key)} --models-dir {shlex.quote(str(self.path.parent))}")
 
 
+NONCOMMERCIAL_NOTE = " (non-commercial use only)"
+
+
+def is_noncommercial(file: ModelFile) -> bool:
+    """True for weights whose licence forbids commercial use (Creative Commons NC licences)."""
+    return bool(file.license) and "-NC" in file.license.upper()
+
+
 def sha256_env_var(file: ModelFile) -> str:
     """The environment variable that supplies the sha256 of a file the registry has none for:
     ``DISCO_ANIM_SHA256_`` + the key in capitals, other characters as ``_`` (dpt_hybrid_nyu ->
@@ -82,27 +92,40 @@ def sha256_env_var(file: ModelFile) -> str:
 
 
 class UnverifiedModelFile(UserError, RuntimeError):
-    """A registry file whose full sha256 is not published (``ModelFile.sha256_unpublished``) and which the user has not
-    vouched for with ``$DISCO_ANIM_SHA256_<KEY>`` (or gave a value there that is not a sha256 starting with the
-    file's prefix): it is neither downloaded nor used."""
+    """A registry file whose full sha256 is not published (``ModelFile.sha256_unpublished``) and for which
+    ``$DISCO_ANIM_SHA256_<KEY>`` holds a value that is not a sha256 starting with the file's prefix: it is neither
+    downloaded nor used."""
 
-    def __init__(self, path: Path, file: ModelFile, supplied: str | None = None):
+    def __init__(self, path: Path, file: ModelFile, supplied: str):
         self.path, self.file, self.supplied = Path(path), file, supplied
         self.env = sha256_env_var(file)
         prefix = f" starting with {file.sha256_prefix}" if file.sha256_prefix else ""
-        if supplied is None:
-            known = (f" (its name carries only the first {len(file.sha256_prefix)} hex digits, "
-                     f"{file.sha256_prefix})" if file.sha256_prefix else "")
-            self.problem = (f"no full sha256 is published for model file {file.key!r}{known}, so {file.filename} "
-                            f"cannot be verified and is not used; ${self.env} is not set")
-        else:
-            self.problem = f"${self.env} is {supplied!r}: not a sha256 (64 hex digits){prefix}"
+        self.problem = f"${self.env} is {supplied!r}: not a sha256 (64 hex digits){prefix}"
         src = f" (from {file.urls[0]})" if file.urls else ""
         must = f" (it must start with {file.sha256_prefix})" if file.sha256_prefix else ""
         self.fix = (f"if you trust a copy of the file{src}, put it at {self.path} and give its digest: export "
                     f"{self.env}=$(sha256sum {shlex.quote(str(self.path))} | cut -d' ' -f1){must}; it is then "
-                    f"checked against that digest like any other file. Or choose another model")
+                    f"checked against that digest like any other file. Or unset {self.env}: the file's digest is "
+                    f"then recorded at its first use. Or choose another model")
         super().__init__(f"{self.path}: {self.problem}\n    fix: {self.fix}")
+
+
+class ChangedModelFile(UnverifiedModelFile):
+    """A file without a published sha256 that differs from the one recorded at its first use in this models folder:
+    refused, with the two ways to accept it (delete the record, or pin the digest)."""
+
+    def __init__(self, path: Path, file: ModelFile, actual: str, record: Path, recorded: str, when: str | None):
+        self.path, self.file, self.supplied = Path(path), file, None
+        self.env, self.actual, self.record, self.recorded = sha256_env_var(file), actual, Path(record), recorded
+        since = f" on {when}" if when else ""
+        self.problem = (f"{file.filename} is not the file first used from this models folder: its sha256 is "
+                        f"{actual}, the one recorded{since} in {self.record} is {recorded} (no full sha256 of "
+                        f"{file.key!r} is published, so the first copy used is the reference)")
+        target = shlex.quote(str(self.path.parent / file.filename))
+        self.fix = (f"if you trust the new file, accept it: rm {shlex.quote(str(self.record))} (it is recorded again "
+                    f"at its next use), or pin it: export {self.env}={actual}. If not, fetch the file again: "
+                    f"rm {target} && {download_command([file], self.path.parent)}")
+        RuntimeError.__init__(self, f"{self.path}: {self.problem}\n    fix: {self.fix}")
 
 
 class MissingModelFiles(UserError, FileNotFoundError):
@@ -123,14 +146,16 @@ def describe_missing(file: ModelFile, models_dir: Path, reason: str | None = Non
     size = f"{file.size} bytes" if file.size is not None else "unknown"
     sha = file.sha256 or (f"unknown (starts with {file.sha256_prefix})" if file.sha256_prefix else "unknown")
     if file.sha256_unpublished:
-        sha = (f"not published{f' (starts with {file.sha256_prefix})' if file.sha256_prefix else ''}: set "
-               f"${sha256_env_var(file)} to the digest of a copy you trust")
+        sha = (f"not published{f' (starts with {file.sha256_prefix})' if file.sha256_prefix else ''}: recorded "
+               f"at first use (or pinned in ${sha256_env_var(file)})")
     lines = [
         f"  - {file.key} ({file.kind}): {file.filename}",
         f"      put it at: {models_dir / file.filename}",
         f"      sha256:    {sha}",
         f"      size:      {size}",
     ]
+    if file.license:
+        lines.append(f"      licence:   {file.license}{NONCOMMERCIAL_NOTE if is_noncommercial(file) else ''}")
     lines += [f"      {'from:' if i == 0 else '     '}      {url}" for i, url in enumerate(file.urls)]
     if not file.urls:
         lines.append("      from:      (no known URL; see the description) " + file.description)

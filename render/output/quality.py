@@ -26,6 +26,12 @@ Three numbers a user can sort a sweep by (lower is better for the first two, hig
   CLIP weights: :func:`real_clip` picks such a model, and the tiny random-weight CLIPs are never used. Values from
   different CLIP models are not comparable.
 
+- **depth flicker** (percent, 3D runs): per frame, how much the depth the 3D warp used changed from the previous
+  frame's, moved by the known camera step, once both are aligned by a robust scale and shift, over the pixels visible
+  in both (``depth.stabilize.depth_flicker``; the 3D mode measures it as it renders and keeps it in its state, so a
+  resumed run reports the same numbers). ``depth_flicker`` is the mean over frames, ``depth_flicker_p95`` its 95th
+  percentile: wobbling parallax comes from here, whatever the image flicker.
+
 ``measure_frames(run_dir / "frames", n)`` reads the frames once, one at a time, and returns a :class:`QualityReport`;
 ``report.summary()`` is the JSON-safe dict for run.json and the sweep summary, ``report.write_csv(path)`` the
 per-frame series.
@@ -298,6 +304,13 @@ class QualityReport:
 
 
 CSV_COLUMNS = ("frame", "flicker", "lab_mean_dist", "lab_std_dist", "clip_similarity")
+
+
+def depth_metrics(series: Sequence[float]) -> dict[str, float | None]:
+    """``depth_flicker`` and ``depth_flicker_p95`` of a 3D run's per-frame depth flicker (module docstring)."""
+    values = np.asarray(series, np.float64)
+    p95 = float(np.percentile(values, 95)) if len(values) else None
+    return {"depth_flicker": _rounded(_mean(values), 3), "depth_flicker_p95": _rounded(p95, 3)}
 
 
 def loop_seam(frames_dir: str | Path, report: QualityReport, *, preset: str = FLOW_PRESET,

@@ -96,30 +96,34 @@ def test_the_cli_refuses_a_placeholder_before_loading_with_exit_2(tmp_path):
     assert not list((tmp_path / "run").glob("frames/*.png"))
 
 
-def test_a_depth_file_without_a_published_sha256_is_a_named_issue_until_vouched_for(compose_config, tmp_path,
-                                                                                    monkeypatch):
+def test_dpt_hybrid_nyu_is_checked_against_its_prefix_and_the_copy_first_used(compose_config, tmp_path, monkeypatch):
     env = "DISCO_ANIM_SHA256_DPT_HYBRID_NYU"
     monkeypatch.delenv(env, raising=False)
     file = registry.lookup("dpt_hybrid_nyu")
-    data = b"\x00" * 1000  # a stand-in: the check reads the bytes, nothing loads them
-    (tmp_path / file.filename).write_bytes(data)
+    data, other = b"\x00" * 1000, b"\x01" * 1000  # stand-ins: the check reads the bytes, nothing loads them
+    digest = hashlib.sha256(data).hexdigest()
 
     def plan():
         return plan_and_resolve(to_settings(compose_config("animation=3d_zoom", "generator=preview", "depth=dpt_hybrid_nyu",
                                                        f"model.models_dir={tmp_path}", "width=128", "height=64",
                                                        "animation.max_frames=2")))
 
+    (tmp_path / file.filename).write_bytes(data)  # the real name: its 2ce69ec7 does not start this file's sha256
+    with pytest.raises(ConfigErrors, match="is not the published file 'dpt_hybrid_nyu'.*prefix"):
+        plan()
+    named = dataclasses.replace(file, sha256_prefix=digest[:8], filename=f"nyu-{digest[:8]}.pt")
+    monkeypatch.setitem(registry.REGISTRY, "dpt_hybrid_nyu", named)
+    (tmp_path / named.filename).write_bytes(data)
+    assert plan().depth.name == "dpt_hybrid_nyu"  # no digest supplied: the prefix fits, the copy is recorded
+    assert registry.first_use_record(tmp_path / named.filename, named)["sha256"] == digest
+    unnamed = dataclasses.replace(file, sha256_prefix=None, filename="nyu.pt")  # so that another file passes the name
+    monkeypatch.setitem(registry.REGISTRY, "dpt_hybrid_nyu", unnamed)
+    (tmp_path / "nyu.pt").write_bytes(data)
+    assert plan().depth.name == "dpt_hybrid_nyu"
+    (tmp_path / "nyu.pt").write_bytes(other)
     with pytest.raises(ConfigErrors) as info:
         plan()
     (issue,) = info.value.issues
-    assert issue.setting == "depth.name" and issue.value == "dpt_hybrid_nyu"
-    assert "no full sha256 is published" in issue.problem and env in issue.problem and env in issue.fix
-    digest = hashlib.sha256(data).hexdigest()
-    monkeypatch.setenv(env, "2ce69ec7" + digest[8:])  # right prefix, not this file: the bytes are checked
-    with pytest.raises(ConfigErrors, match="is not the published file 'dpt_hybrid_nyu'"):
-        plan()
-    monkeypatch.setitem(registry.REGISTRY, "dpt_hybrid_nyu",
-                        dataclasses.replace(file, sha256_prefix=digest[:8], filename=f"nyu-{digest[:8]}.pt"))
-    (tmp_path / f"nyu-{digest[:8]}.pt").write_bytes(data)
-    monkeypatch.setenv(env, digest)
-    assert plan().depth.name == "dpt_hybrid_nyu"
+    record = registry.record_path(tmp_path / "nyu.pt", unnamed)
+    assert issue.setting == "depth.name" and issue.value == str(tmp_path / "nyu.pt")
+    assert "not the file first used" in issue.problem and f"rm {record}" in issue.fix and env in issue.fix

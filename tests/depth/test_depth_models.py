@@ -694,7 +694,7 @@ def test_registry_entries():
     assert v21.filename == "midas_v21-f6b98070.pt" and v21.size == 422509849
     assert v21.sha256 == "f6b980704cfd7259c7cc2b058c2f160159c55e84b3b6c08331b4156a84629f70"
     assert v21.urls[0] == "https://github.com/isl-org/MiDaS/releases/download/v2_1/midas_v21-f6b98070.pt"
-    nyu = registry.lookup("dpt_hybrid_nyu")  # only the name's prefix is public: refused until the user vouches
+    nyu = registry.lookup("dpt_hybrid_nyu")  # only the name's prefix is public: the first copy used is recorded
     assert nyu.filename == "dpt_hybrid_nyu-2ce69ec7.pt" and nyu.sha256 is None and nyu.sha256_prefix == "2ce69ec7"
     assert nyu.sha256_unpublished and nyu.kind == "depth"
     assert nyu.urls == ("https://github.com/intel-isl/DPT/releases/download/1_0/dpt_hybrid_nyu-2ce69ec7.pt",)

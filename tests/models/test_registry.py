@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import random
 import re
@@ -26,6 +27,7 @@ from render.models.registry import (
     ALIASES,
     PRESET_FILES,
     REGISTRY,
+    ChangedModelFile,
     ChecksumMismatch,
     MissingModelFiles,
     ModelFile,
@@ -115,7 +117,7 @@ def test_openai_clip_sha256_is_the_url_path_component():
 
 def test_every_entry_has_a_full_sha256_that_fits_its_name():
     unpublished = {f.key for f in REGISTRY.values() if f.sha256_unpublished}
-    assert unpublished == {"dpt_hybrid_nyu"}  # only its name's 8 hex digits are public: refused until vouched for
+    assert unpublished == {"dpt_hybrid_nyu"}  # only its name's 8 hex digits are public: recorded at first use
     for f in REGISTRY.values():
         if f.sha256_unpublished:
             assert f.sha256 is None and Path(f.filename).stem.endswith(f.sha256_prefix), f.key
@@ -250,9 +252,12 @@ def test_verify_checks_a_published_prefix_and_skips_without_any_hash(entry, tmp_
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# A file without a published sha256 (dpt_hybrid_nyu): refused until the user supplies the digest
+# A file without a published sha256 (dpt_hybrid_nyu): the prefix checked, the first copy used recorded, a changed
+# copy refused until the record is deleted or a digest is pinned
 
 NYU_ENV = "DISCO_ANIM_SHA256_DPT_HYBRID_NYU"
+OTHER = random.Random(8).randbytes(300_000)
+OTHER_SHA = hashlib.sha256(OTHER).hexdigest()
 
 
 @pytest.fixture
@@ -267,45 +272,103 @@ def unpublished(monkeypatch, server):
     return file
 
 
-def test_an_unpublished_sha256_is_refused_before_anything_is_fetched(unpublished, server, tmp_path):
+@pytest.fixture
+def unprefixed(unpublished, monkeypatch):
+    """The same entry without a prefix in its name (so that another file can pass the prefix check): only the
+    record tells two copies apart."""
+    file = dataclasses.replace(unpublished, filename="dpt_hybrid_nyu.pt", sha256_prefix=None)
+    monkeypatch.setitem(REGISTRY, "dpt_hybrid_nyu", file)
+    return file
+
+
+def _record(folder, file):
+    return json.loads((folder / (file.filename + registry.RECORD_SUFFIX)).read_text())
+
+
+def test_an_unpublished_file_is_fetched_prefix_checked_and_recorded_at_its_first_check(unpublished, server, tmp_path):
     target = tmp_path / unpublished.filename
     assert registry.sha256_env_var(unpublished) == NYU_ENV
-    for attempt in (lambda: ensure(["dpt_hybrid_nyu"], tmp_path, allow_download=True, progress=False),
-                    lambda: fetch(unpublished, tmp_path), lambda: ensure(["dpt_hybrid_nyu"], tmp_path)):
-        with pytest.raises(UnverifiedModelFile) as info:
-            attempt()
-        message = str(info.value)
-        for needle in (str(target), "no full sha256 is published", "'dpt_hybrid_nyu'", SHA[:8], NYU_ENV,
-                       "sha256sum", unpublished.urls[0], "fix: "):
-            assert needle in message, needle
-    assert server.requests == [] and not list(tmp_path.iterdir())
-    assert main(["dpt_hybrid_nyu", "--models-dir", str(tmp_path), "--no-progress"]) == 1
-    assert server.requests == []
-
-
-def test_a_present_unvouched_file_is_refused_and_listed_as_not_verifiable(unpublished, tmp_path):
-    path = tmp_path / unpublished.filename
-    path.write_bytes(DATA)
-    with pytest.raises(UnverifiedModelFile, match=NYU_ENV):
-        verify(path, unpublished)
+    assert main(["dpt_hybrid_nyu", "--models-dir", str(tmp_path), "--no-progress"]) == 0
+    assert target.read_bytes() == DATA and len(server.requests) == 1
+    assert not registry.record_path(target, unpublished).exists()  # recorded when first checked, not when fetched
     status = next(ln for ln in list_table(tmp_path).splitlines() if ln.startswith("dpt_hybrid_nyu "))
-    assert status.endswith(f"present, NOT VERIFIABLE (no published sha256; set ${NYU_ENV})")
+    assert status.endswith("present, prefix checked")
+    assert verify(target, unpublished) is True
+    record = _record(tmp_path, unpublished)
+    assert record["sha256"] == SHA and record["size"] == len(DATA) and record["key"] == "dpt_hybrid_nyu"
+    assert record["filename"] == unpublished.filename and record["recorded"]
+    assert verify(target, unpublished) and ensure(["dpt_hybrid_nyu"], tmp_path) == {"dpt_hybrid_nyu": target}
+    status = next(ln for ln in list_table(tmp_path).splitlines() if ln.startswith("dpt_hybrid_nyu "))
+    assert status.endswith("present, verified against its first use")
     lines = "\n".join(registry.describe_missing(unpublished, tmp_path))
-    assert f"not published (starts with {SHA[:8]}): set ${NYU_ENV}" in lines
+    assert f"not published (starts with {SHA[:8]}): recorded at first use (or pinned in ${NYU_ENV})" in lines
+
+
+def test_a_file_whose_prefix_does_not_fit_is_refused_as_corrupt(unpublished, tmp_path):
+    path = tmp_path / unpublished.filename
+    path.write_bytes(OTHER)  # OTHER's sha256 does not start with DATA's prefix
+    with pytest.raises(ChecksumMismatch, match="prefix"):
+        verify(path, unpublished)
+    assert not registry.record_path(path, unpublished).exists()
+
+
+def test_a_changed_file_is_refused_by_name_and_accepted_by_deleting_the_record(unprefixed, tmp_path):
+    path = tmp_path / unprefixed.filename
+    path.write_bytes(DATA)
+    assert verify(path, unprefixed)
+    path.write_bytes(OTHER)
+    with pytest.raises(ChangedModelFile) as info:
+        verify(path, unprefixed)
+    exc, record = info.value, registry.record_path(path, unprefixed)
+    assert isinstance(exc, UnverifiedModelFile)  # a named error: exit status 2, a config issue before loading
+    message = str(exc)
+    for needle in (str(path), "not the file first used", OTHER_SHA, SHA, str(record), f"rm {record}",
+                   f"export {NYU_ENV}={OTHER_SHA}", "python -m render.models dpt_hybrid_nyu", "fix: "):
+        assert needle in message, needle
+    status = next(ln for ln in list_table(tmp_path).splitlines() if ln.startswith("dpt_hybrid_nyu "))
+    assert "CHANGED since its first use" in status
+    record.unlink()  # the user accepts the new file
+    assert verify(path, unprefixed) and _record(tmp_path, unprefixed)["sha256"] == OTHER_SHA
+
+
+def test_a_pinned_digest_overrides_the_record(unprefixed, tmp_path, monkeypatch):
+    path = tmp_path / unprefixed.filename
+    path.write_bytes(DATA)
+    assert verify(path, unprefixed)
+    path.write_bytes(OTHER)
+    monkeypatch.setenv(NYU_ENV, OTHER_SHA)
+    assert verify(path, unprefixed)
+    assert _record(tmp_path, unprefixed)["sha256"] == SHA  # the record is left as it was
+    monkeypatch.setenv(NYU_ENV, SHA)  # a pin that does not fit the file: a mismatch like a published sha256's
+    with pytest.raises(ChecksumMismatch, match=SHA):
+        verify(path, unprefixed)
+
+
+def test_a_download_that_differs_from_the_record_is_refused(unprefixed, server, tmp_path):
+    path = tmp_path / unprefixed.filename
+    path.write_bytes(OTHER)
+    assert verify(path, unprefixed)  # the first copy used, recorded
+    path.unlink()
+    server.files[unprefixed.filename] = DATA
+    file = dataclasses.replace(unprefixed, urls=(server.url("range", unprefixed.filename),))
+    with pytest.raises(ChangedModelFile, match=OTHER_SHA):
+        fetch(file, tmp_path)
+    assert not path.exists() and len(server.requests) == 1
 
 
 @pytest.mark.parametrize("value", ["yes", SHA[:63], "0" * 64, SHA + "0"], ids=["word", "63hex", "prefix", "65hex"])
-def test_a_supplied_value_that_is_not_a_sha256_with_the_prefix_is_named(unpublished, tmp_path, monkeypatch, value):
+def test_a_pinned_value_that_is_not_a_sha256_with_the_prefix_is_named(unpublished, tmp_path, monkeypatch, value):
     path = tmp_path / unpublished.filename
     path.write_bytes(DATA)
     monkeypatch.setenv(NYU_ENV, value)
     with pytest.raises(UnverifiedModelFile) as info:
         verify(path, unpublished)
-    assert f"${NYU_ENV} is {value!r}: not a sha256 (64 hex digits) starting with {SHA[:8]}" in str(
-        info.value)
+    assert f"${NYU_ENV} is {value!r}: not a sha256 (64 hex digits) starting with {SHA[:8]}" in str(info.value)
+    status = next(ln for ln in list_table(tmp_path).splitlines() if ln.startswith("dpt_hybrid_nyu "))
+    assert status.endswith(f"present, NOT VERIFIABLE (${NYU_ENV} is not a sha256)")
 
 
-def test_a_supplied_digest_is_checked_like_a_published_one(unpublished, server, tmp_path, monkeypatch):
+def test_a_pinned_digest_is_checked_like_a_published_one(unpublished, server, tmp_path, monkeypatch):
     path = tmp_path / unpublished.filename
     monkeypatch.setenv(NYU_ENV, SHA[:8] + "0" * 56)  # the prefix fits, the file does not
     path.write_bytes(DATA)
@@ -318,6 +381,25 @@ def test_a_supplied_digest_is_checked_like_a_published_one(unpublished, server, 
     assert verify(path, unpublished) and ensure(["dpt_hybrid_nyu"], tmp_path) == {"dpt_hybrid_nyu": path}
     status = next(ln for ln in list_table(tmp_path).splitlines() if ln.startswith("dpt_hybrid_nyu "))
     assert status.endswith("present, verified")
+    assert not registry.record_path(path, unpublished).exists()  # a pinned file needs no record
+
+
+def test_the_download_command_names_a_non_commercial_licence_before_fetching(server, tmp_path, monkeypatch, capsys):
+    server.files["vitb.pth"] = DATA
+    base = REGISTRY["depth_anything_v2_base"]
+    assert base.license == "CC-BY-NC-4.0" and REGISTRY["depth_anything_v2_small"].license == "Apache-2.0"
+    monkeypatch.setitem(REGISTRY, base.key, dataclasses.replace(base, filename="vitb.pth", sha256=SHA,
+                                                                size=len(DATA), urls=(server.url("range", "vitb.pth"),)))
+    small = REGISTRY["depth_anything_v2_small"]
+    monkeypatch.setitem(REGISTRY, small.key, dataclasses.replace(small, urls=(server.url("missing", "s.pth"),)))
+    assert main([base.key, small.key, "--models-dir", str(tmp_path / "x"), "--no-progress"]) == 1
+    out = capsys.readouterr()
+    note = "note: depth_anything_v2_base (vitb.pth) is licensed CC-BY-NC-4.0: non-commercial use only"
+    assert note in out.out and "depth_anything_v2_small (" not in out.out  # Apache-2.0: no note
+    assert main([base.key, "--models-dir", str(tmp_path), "--no-progress"]) == 0
+    assert note in capsys.readouterr().out
+    lines = "\n".join(registry.describe_missing(REGISTRY[base.key], tmp_path))
+    assert "licence:   CC-BY-NC-4.0 (non-commercial use only)" in lines
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from depth.base import FlatDepth
+from depth.stabilize import DepthStabilizer
 from render.config.plan import RenderPlan
 from render.modes.base import FrameInit
 from render.modes.mode3d import DEPTH_PNG_SCALE, Camera, Mode3D, Turbo
@@ -168,3 +169,78 @@ def test_vr_reuses_the_saved_frames_depth_for_the_next_warp(tmp_path):
     mode = Mode3D(textured, Counting(), Camera(), vr=(0.5, 5.0))
     render_frames(make_plan(4), mode, PassThrough(), RunDir(tmp_path, "t").create(), progress=False)
     assert Counting.calls == 4  # one depth per frame: the eye views' depth is the next warp's
+
+
+class JitteryDepth:
+    """A stand-in estimator: depth from the image's brightness with a scale and shift that jump with the image (as a
+    network's relative depth does), deterministic for a given image."""
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        jitter = float((image.sum() * 1000) % 1)
+        return (1.2 + 0.8 * image.mean(1, keepdim=True)) * (0.85 + 0.3 * jitter) + 0.2 * jitter
+
+
+def stabilized_mode(**kw) -> Mode3D:
+    return Mode3D(textured, JitteryDepth(), Camera(), stabilizer=DepthStabilizer(0.7), save_depth=True, **kw)
+
+
+def make_moving_plan(n: int) -> RenderPlan:
+    plan = make_plan(n, translation_x=2.0)
+    plan.schedules["animation.translation_z"] = np.full(n, 4.0)
+    return plan
+
+
+def test_stabilized_depth_resumes_exactly_from_its_checkpoint(tmp_path):
+    from render.run.checkpoint import Checkpoints, FrameState
+
+    n, cut = 7, 4
+    full_mode = stabilized_mode(turbo=Turbo(3, 2))
+    full = RunDir(tmp_path / "full", "t").create()
+    render_frames(make_moving_plan(n), full_mode, PassThrough(), full, progress=False)
+    part = RunDir(tmp_path / "part", "t").create()
+    first = stabilized_mode(turbo=Turbo(3, 2))
+    render_frames(make_moving_plan(n), first, PassThrough(), part, frames=range(cut), progress=False)
+    state = first.state_dict()
+    # its bytes, like the frames: at full size the checkpoint keeps it in state/blobs/, not in every state file
+    assert state["depth_prior"].dtype == torch.uint8 and state["depth_prior"].shape == (1, 1, H, 2 * W)
+    checkpoints = Checkpoints(tmp_path / "state")
+    checkpoints.save(FrameState(frame=cut - 1, seed=0, config_hash="x", mode=state, rng={}))
+    second = stabilized_mode(turbo=Turbo(3, 2))
+    second.load_state_dict(checkpoints.latest().mode, torch.device("cpu"))
+    assert torch.equal(second.state.depth_prior, first.state.depth_prior)
+    render_frames(make_moving_plan(n), second, PassThrough(), part, frames=range(cut, n), progress=False)
+    for f in range(n):
+        for path in (part.frame_path(f), part.root / "depth" / f"{f:05d}.png"):
+            if path.exists() or f > 0:
+                other = full.root / path.relative_to(part.root)
+                np.testing.assert_array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(other)), str(path))
+    assert second.depth_flicker_series() == full_mode.depth_flicker_series()
+    assert len(full_mode.depth_flicker_series()) == n - 2  # frames 2.. have a prediction to be measured against
+
+
+def test_stabilizing_lowers_the_measured_depth_flicker(tmp_path):
+    plain = Mode3D(textured, JitteryDepth(), Camera())
+    render_frames(make_moving_plan(8), plain, PassThrough(), RunDir(tmp_path / "a", "t").create(), progress=False)
+    held = stabilized_mode()
+    render_frames(make_moving_plan(8), held, PassThrough(), RunDir(tmp_path / "b", "t").create(), progress=False)
+    raw, stable = np.mean(plain.depth_flicker_series()), np.mean(held.depth_flicker_series())
+    assert raw > 0 and stable < 0.75 * raw
+    assert plain.state.depth_prior.dtype == torch.float16  # measured without stabilising, too
+
+
+def test_run_json_has_the_depth_flicker_and_the_strength_is_checked(compose_config, tmp_path):
+    import json
+
+    from render.config.validate import ConfigErrors, check_inputs, to_settings
+
+    from render.app import render_animation
+
+    common = ["animation=3d_zoom", "depth=tiny", "generator=preview", "width=128", "height=64", "seed=5",
+              "animation.max_frames=4", "output.preset=ultrafast", "output.video=false", "output.previews=false"]
+    render_animation(compose_config(*common, "depth.stabilize=true"), tmp_path, progress=False)
+    metrics = json.loads((tmp_path / "run.json").read_text())["metrics"]
+    # the tiny random network's depth is nearly flat, so the figure itself is small: that it is there is the point
+    assert metrics["depth_flicker"] >= 0 and metrics["depth_flicker_p95"] >= metrics["depth_flicker"]
+    assert "flicker" not in metrics  # previews skip the image measures; the depth measure costs nothing more
+    with pytest.raises(ConfigErrors, match="depth.stabilize_strength"):
+        check_inputs(to_settings(compose_config(*common, "depth.stabilize_strength=1.5")))
