@@ -152,7 +152,7 @@ class Scheduler:
         kind = end.get("event") if end is not None else None
         (run_dir / STOP_REQUEST).unlink(missing_ok=True)
         if kind == "completed":
-            self.queue.update(job.id, state="completed", finished=time.time(), exit_code=code, attempts=0)
+            self.queue.update(job.id, state="completed", finished=time.time(), exit_code=code)
         elif kind == "failed":
             self.queue.update(job.id, state="failed", finished=time.time(), exit_code=code or end.get("code"),
                               error={k: end.get(k) for k in ("message", "problems", "code")})
