@@ -196,3 +196,23 @@ def test_changes_from_another_origin_are_refused(held_client):
     same = held_client.post("/api/jobs", json={"overrides": TINY_JOB}, headers={"Origin": "http://testserver"})
     assert same.status_code == 201
     assert held_client.get("/api/jobs", headers={"Origin": "http://evil.example"}).status_code == 200
+
+
+def test_plan_of_a_song_config_has_the_runs_values(held_client, tmp_path):
+    from conftest import compose_overrides
+    from support import click_track
+
+    from render.config.planner import plan_and_resolve
+    from render.config.settings import to_settings
+
+    song = click_track(tmp_path / "clicks.wav", 120, 4.0)
+    overrides = ["animation=2d_zoom", "generator=preview", "animation.max_frames=auto", "output.fps=12",
+                 f"audio.path={song}", f"audio.cache_dir={tmp_path / 'cache'}", "animation.zoom='0: (1.0 + 0.04*beat)'"]
+    plan = held_client.post("/api/plan", json={"overrides": overrides}).json()
+    assert plan["resolved"] == ["song"] and "the run's" in plan["note"]
+    run = plan_and_resolve(to_settings(compose_overrides(*overrides)))
+    assert plan["n_frames"] == run.n_frames == 48
+    assert plan["schedules"]["animation.zoom"] == [float(v) for v in run.schedules["animation.zoom"]]
+    assert max(plan["schedules"]["animation.zoom"]) == pytest.approx(1.04)
+    draft = held_client.post("/api/plan", json={"overrides": overrides, "song": False}).json()
+    assert draft["resolved"] == [] and draft["schedules"] == {} and "draft" in draft["note"]
