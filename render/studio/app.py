@@ -6,6 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -31,13 +32,7 @@ def _invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse
     problems = [{"setting": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "value": e.get("input"),
                  "problem": e.get("msg", "invalid"), "fix": "see the request's schema at /docs"}
                 for e in exc.errors()]
-    return JSONResponse({"problems": jsonable(problems)}, status_code=422)
-
-
-def jsonable(value):
-    from render.user_error import _plain
-
-    return _plain(value)
+    return JSONResponse({"problems": jsonable_encoder(problems, custom_encoder={bytes: repr})}, status_code=422)
 
 
 def create_app(config: StudioConfig, executor_options: list[str] = ()) -> FastAPI:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import httpx
 from tqdm import tqdm
@@ -49,13 +50,8 @@ def watch(client: httpx.Client, job: dict) -> int:
     bar = tqdm(total=job.get("n_frames"), desc=f"job {job['id']}", unit="frame", dynamic_ncols=True)
     end = None
     with client.stream("GET", f"/api/jobs/{job['id']}/events", timeout=None) as stream:
-        kind = None
-        for line in stream.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                event = json.loads(line[6:])
-                end = _show(bar, kind, event) or end
+        for kind, event in sse_events(stream.iter_lines()):
+            end = _show(bar, kind, event) or end
     bar.close()
     final = client.get(f"/api/jobs/{job['id']}").json()
     state = final["state"]
@@ -68,6 +64,16 @@ def watch(client: httpx.Client, job: dict) -> int:
         print(f"stopped after {final['frames_done']} frames; continue with: POST /api/jobs/{job['id']}/resume",
               file=sys.stderr)
     return EXIT.get(state, 1)
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[tuple[str | None, dict]]:
+    """(kind, event) of each Server-Sent Event in the stream's lines."""
+    kind = None
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            yield kind, json.loads(line[6:])
 
 
 def _show(bar: tqdm, kind: str | None, event: dict) -> dict | None:

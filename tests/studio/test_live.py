@@ -3,8 +3,6 @@ running job after its frame (resumable), resume finishes it, branch renders agai
 job with its progress bar and exits as main.py does."""
 from __future__ import annotations
 
-import hashlib
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,20 +13,17 @@ from support import frame_hashes
 
 from conftest import ROOT
 
+from render.studio.client import sse_events
+
 
 def read_stream(client, job_id: str) -> list[tuple[dict, str]]:
     """The job's Server-Sent Events as they come, each with the job's state when it arrived."""
     received = []
     with client.stream("GET", f"/api/jobs/{job_id}/events", timeout=None) as stream:
-        kind = None
-        for line in stream.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                event = json.loads(line[6:])
-                assert event["event"] == kind
-                state = client.get(f"/api/jobs/{job_id}").json()["state"] if kind == "frame_done" else None
-                received.append((event, state))
+        for kind, event in sse_events(stream.iter_lines()):
+            assert event["event"] == kind
+            state = client.get(f"/api/jobs/{job_id}").json()["state"] if kind == "frame_done" else None
+            received.append((event, state))
     return received
 
 
@@ -57,10 +52,6 @@ def test_the_client_prints_a_refused_config_and_exits_2(studio_process):
                              timeout=120)
     assert refused.returncode == 2
     assert "animation.zoomm: unknown setting" in refused.stderr and "did you mean animation.zoom?" in refused.stderr
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.slow
