@@ -38,18 +38,13 @@ def test_a_completed_run(tmp_path):
     assert times == sorted(times)
 
 
-def test_a_stopped_run_and_its_resume(tmp_path):
+def test_a_stopped_run(tmp_path):
     run_dir = tmp_path / "run"
     stopped = run_main(*TINY, f"hydra.run.dir={run_dir}", env={"DISCO_ANIM_FAULT": "sigterm:frame:2"})
     assert stopped.returncode == 143, stopped.stderr
     found = events(run_dir)
     assert kinds(found)[-1] == "stopped" and found[-1]["after_frame"] == 2 and "resume=" in found[-1]["resume"]
-    assert [e["frame"] for e in found if e["event"] == "frame_done"] == [0, 1, 2]
-    resumed = run_main(f"resume={run_dir}")
-    assert resumed.returncode == 0, resumed.stderr
-    again = events(run_dir)[len(found):]
-    assert again[0]["event"] == "run_started" and again[0]["start_frame"] == 3 and again[0]["resumed"] is True
-    assert [e["frame"] for e in again if e["event"] == "frame_done"] == [3, 4] and again[-1]["event"] == "completed"
+    assert [e["frame"] for e in found if e["event"] == "frame_done"] == [0, 1, 2]  # a resume's: tests/studio
 
 
 def test_a_failed_run_says_the_named_error(tmp_path):

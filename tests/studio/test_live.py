@@ -87,3 +87,14 @@ def test_cancel_resume_branch_and_the_client(studio_process):
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert follow.returncode == 0, follow.stderr
     assert follow.stdout.startswith("done: 6 frames in ") and "frame" in follow.stderr  # the bar on stderr
+
+
+def test_a_job_that_fails_in_its_process_has_the_named_error(studio_process):
+    studio = studio_process().start()
+    with studio.client() as client:
+        job = client.post("/api/jobs", json={"overrides": [*TINY_JOB, "device=cuda:7"]})
+        assert job.status_code == 201  # the device is looked for when the run resolves its assets
+        failed = wait_state(client, job.json()["id"])
+        assert failed["state"] == "failed" and failed["exit_code"] == 2
+        assert failed["error"]["problems"][0]["setting"] == "device" and "device" in failed["error"]["message"]
+        assert client.get("/openapi.json").status_code == 200 and client.get("/docs").status_code == 200
