@@ -35,7 +35,7 @@ class StudioConfig:
     executor: str = "local"
     max_body: int = MAX_BODY
     python: str = field(default_factory=lambda: sys.executable)
-    max_attempts: int = 3  # automatic resumes of a job whose process died (SIGKILL, out of memory) before failing it
+    max_attempts: int = 3  # deaths in a row without a finished frame (SIGKILL, out of memory) before a job fails
     poll_s: float = 0.2  # how often running jobs are looked at
 
     def __post_init__(self):

@@ -86,7 +86,7 @@ class Jobs:
         job = self._finished(job_id, "resumed")
         overrides = check_overrides(overrides)
         if not self._has_run(job):
-            return self.queue.requeue(job.id, attempts=0, error=None, cancel=False)
+            return self.queue.requeue(job.id, attempts=0, retries=0, error=None, cancel=False)
         launch = [*resume_launch(job.run_dir), *overrides]
         plan = draft_plan(job_settings(launch, run_dir=self.run_dir_of(job)))
         return self._requeue(job, launch, plan.n_frames)
@@ -141,7 +141,7 @@ class Jobs:
         return job
 
     def _requeue(self, job: Job, launch: list[str], n_frames: int) -> Job:
-        job = self.queue.requeue(job.id, launch=launch, attempts=0, error=None, cancel=False,
+        job = self.queue.requeue(job.id, launch=launch, attempts=0, retries=0, error=None, cancel=False,
                                  n_frames=n_frames or job.n_frames)
         self.scheduler.wake()
         return job

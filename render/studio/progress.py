@@ -60,9 +60,18 @@ class ProgressCache:
             self._seen.pop(Path(run_dir) / EVENTS_NAME, None)
 
 
-def outcome(run_dir: Path, offset: int) -> tuple[dict | None, bool]:
-    """How the process whose events begin at ``offset`` ended (its end event, or None) and whether it began
-    rendering (``run_started``)."""
+@dataclass(frozen=True)
+class Outcome:
+    """What the process whose events begin at an offset did: its end event (None: it said none), whether it began
+    rendering and whether it finished a frame."""
+
+    end: dict | None
+    started: bool
+    progressed: bool
+
+
+def outcome(run_dir: Path, offset: int) -> Outcome:
     events, _ = read_events(Path(run_dir) / EVENTS_NAME, offset)
     ends = [e for e in events if e.get("event") in ENDS]
-    return (ends[-1] if ends else None), any(e.get("event") == "run_started" for e in events)
+    kinds = {e.get("event") for e in events}
+    return Outcome(ends[-1] if ends else None, "run_started" in kinds, "frame_done" in kinds)

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     exit_code INTEGER,
     cancel INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
     slot INTEGER,
     handle TEXT,
     events_offset INTEGER NOT NULL DEFAULT 0
@@ -55,7 +56,8 @@ class Job:
     error: dict | None = None
     exit_code: int | None = None
     cancel: bool = False
-    attempts: int = 0
+    attempts: int = 0  # automatic resumes after its process died or its server went away
+    retries: int = 0  # of them in a row without a frame finished (the scheduler gives up after a few)
     slot: int | None = None
     handle: str | None = None
     events_offset: int = 0

@@ -3,8 +3,8 @@ ones to their end, reading how they ended from their run dir's ``events.jsonl``.
 
 A job whose process died without an end event (SIGKILL, out of memory), or whose renderer was stopped because the
 server went away, resumes in its slot at once, from its run dir (``python main.py resume=<run dir>``), before any
-other job starts; after ``max_attempts`` such deaths it fails. On start, the jobs the last server was running are
-found again first: a renderer still finishing its frame is waited for, then resumed.
+other job starts; after ``max_attempts`` deaths in a row without a finished frame it fails. On start, the jobs the
+last server was running are found again first: a renderer still finishing its frame is waited for, then resumed.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from render.run.resume import quote
 from render.run.signals import STOP_REQUEST
 from render.studio.config import StudioConfig
 from render.studio.executors import JOB_LOG, ChildRun, Handle
-from render.studio.progress import outcome
+from render.studio.progress import Outcome, outcome
 from render.studio.queue_db import Job, JobQueue
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,8 @@ class Scheduler:
         if job is None:  # deleted while it ran
             return
         run_dir = Path(job.run_dir)
-        end, started = outcome(run_dir, job.events_offset)
-        code = handle.exit_code()
+        did = outcome(run_dir, job.events_offset)
+        end, code = did.end, handle.exit_code()
         kind = end.get("event") if end is not None else None
         (run_dir / STOP_REQUEST).unlink(missing_ok=True)
         if kind == "completed":
@@ -162,19 +162,26 @@ class Scheduler:
             self.queue.update(job.id, state="failed", finished=time.time(), exit_code=code,
                               error={"message": _log_tail(run_dir).strip(), "problems": None, "code": code})
         else:
-            self._interrupted(job, started, code, slot)
+            self._interrupted(job, did, code, slot, handle.adopted)
 
-    def _interrupted(self, job: Job, started: bool, code: int | None, slot: int) -> None:
-        """The process died, or its renderer stopped because the server went away: resume it now."""
-        attempts = job.attempts + 1
-        if attempts > self.config.max_attempts:
+    def _interrupted(self, job: Job, did: Outcome, code: int | None, slot: int, adopted: bool) -> None:
+        """The process died, or its renderer stopped because the server went away: resume it now (unless it died
+        under this server ``max_attempts`` times in a row without finishing a frame)."""
+        retries = 0 if did.progressed or adopted else job.retries + 1
+        if retries >= self.config.max_attempts:
             self.queue.update(job.id, state="failed", finished=time.time(), exit_code=code, error={
-                "message": f"the job's process died {job.attempts} times (last exit status {code}); its frames are "
-                           f"kept: resume it when the cause is fixed", "problems": None, "code": code})
+                "message": f"the job's process died {retries} times in a row without finishing a frame (last exit "
+                           f"status {code}); its frames are kept: resume it when the cause is fixed",
+                "problems": None, "code": code})
             return
-        launch = resume_launch(job.run_dir) if started or Path(job.run_dir, "config.yaml").is_file() else job.launch
+        started = did.started
+        # a run that began continues from its run dir; a branch or resume that had not begun is asked again (a
+        # resume of its folder would drop a branch's changes)
+        fresh = not any(str(a).startswith("resume=") for a in job.launch)
+        began = started or (fresh and Path(job.run_dir, "config.yaml").is_file())
+        launch = resume_launch(job.run_dir) if began else job.launch
         log.warning("job %s: its process ended without finishing (exit status %s); resuming it", job.id, code)
-        job = self.queue.update(job.id, launch=launch, attempts=attempts)
+        job = self.queue.update(job.id, launch=launch, attempts=job.attempts + 1, retries=retries)
         self._launch(job, slot)
 
     # -- requests from the API ------------------------------------------------------------------------------------
@@ -185,8 +192,7 @@ class Scheduler:
             for _, (jid, handle) in self.running.items():
                 if jid == job_id:
                     job = self.queue.get(job_id)
-                    _, started = outcome(Path(job.run_dir), job.events_offset)
-                    handle.stop(started)
+                    handle.stop(outcome(Path(job.run_dir), job.events_offset).started)
                     return True
         return False
 
