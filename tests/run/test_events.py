@@ -96,3 +96,21 @@ def test_a_stop_request_file_is_a_sigterm_once(tmp_path):
     (tmp_path / STOP_REQUEST).touch()
     assert stop.requested and stop.signum == signal.SIGTERM and stop.exit_code == 143
     assert not (tmp_path / STOP_REQUEST).exists()  # consumed: a later resume is not stopped by it
+
+
+def test_progress_images_are_announced_once_written(tmp_path):
+    import torch
+
+    from render.run.progress import StepImages
+
+    log = RunEvents(tmp_path)
+    written = []
+    images = StepImages(lambda path, image: written.append(path), progress_every=2, intermediate_saves=[1],
+                        on_saved=log.image_written)
+    for step in range(4):
+        images(7, step, 4, torch.zeros(1, 3, 4, 4))
+    images.close()
+    found = read_events(tmp_path / "events.jsonl")[0]
+    assert [(e["path"], e["step"]) for e in found] == [(p, s) for p, s in zip(written, (0, 1, 2, 3))]
+    assert written == ["progress.png", "partials/00007_001.png", "progress.png", "progress.png"]
+    assert all(e["event"] == "progress_image" and e["frame"] == 7 for e in found)
