@@ -14,8 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 from render.config.presets import register_configs
 from render.errors import classify, run_cli
 from render.output.sweep import SweepJobFailed
+from render.run.events import append_event
+from render.run.lock import RunLocked
 from render.run.resume import prepare_argv, resume_command
-from render.run.signals import GracefulStop
+from render.run.signals import STOP_REQUEST, GracefulStop
+from render.user_error import UserError
 
 log = logging.getLogger("main")
 register_configs()
@@ -41,22 +44,31 @@ def main(cfg: DictConfig) -> None:
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
-    stop = GracefulStop()
+    stop = GracefulStop(output_dir / STOP_REQUEST)
     try:
         overrides = OmegaConf.to_container(hydra_cfg.overrides.task)  # unresolved: "x=${nope}" is a user's text
         result = render_animation(cfg, output_dir, overrides=overrides, stop=stop)
     except KeyboardInterrupt:
         log.error("stopped at once; every finished frame is saved. Continue with:\n  %s", resume_command(output_dir))
-        sys.exit(stop.exit_code if stop.requested else 130)
+        code = stop.exit_code if stop.requested else 130
+        append_event(output_dir, "stopped", code=code, resume=resume_command(output_dir))
+        sys.exit(code)
     except Exception as exc:  # noqa: BLE001 - named errors exit 2, anything else is a bug report (render/errors.py)
         outcome = classify(exc, output_dir)
         log.error("%s", outcome.message)
+        if not isinstance(exc, RunLocked):  # the events are the other process's
+            append_event(output_dir, "failed", code=outcome.code, message=outcome.message,
+                         problems=exc.problems() if isinstance(exc, UserError) else None)
         exit_job(outcome.code, exc)
     if result.stopped:
         log.warning("stopped after frame %d; every finished frame is saved. Continue with:\n  %s",
                     result.frames[-1] if result.frames else -1, resume_command(output_dir))
+        append_event(output_dir, "stopped", code=stop.exit_code, after_frame=result.frames[-1] if result.frames
+                     else None, resume=resume_command(output_dir))
         sys.exit(stop.exit_code)
     video = f", video {result.video}" if result.video else ""
+    append_event(output_dir, "completed", rendered=len(result.frames),
+                 video=str(result.video) if result.video else None)
     print(f"done: {len(result.frames)} frames in {result.run_dir}{video}")
 
 

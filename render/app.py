@@ -69,13 +69,18 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[s
         load_networks,
         weight_files_used,
     )
+    from render.run.events import RunEvents
     from render.run.progress import StepImages
 
+    events = RunEvents(run.root, plan.n_frames)  # events.jsonl: run, frames, steps, progress images (ends: main.py)
     networks = load_networks(plan, progress=progress)
     parts = build_mode(settings, plan)
-    steps = StepImages(run.save_extra, settings.output.progress_every, settings.output.intermediate_saves)
-    generator = build_generator(settings, plan, networks, progress=progress, on_step=steps if steps.active else None)
+    steps = StepImages(run.save_extra, settings.output.progress_every, settings.output.intermediate_saves,
+                       on_saved=events.image_written)
+    generator = build_generator(settings, plan, networks, progress=progress,
+                                on_step=events.step_hook(steps if steps.active else None))
     session.begin(parts.mode, weight_files_used(plan, networks))
+    events.run_started(plan, session.start_frame, point)
 
     # 5. The frames not yet done, checkpointing each; a signal stops after the current frame.
     from render.run.loop import render_frames
@@ -84,8 +89,9 @@ def _render(cfg: DictConfig, output_dir: Path, progress: bool, overrides: list[s
         try:
             with stop.after_frame(), disk_full_check(run, plan, session):
                 result = render_frames(plan, parts.mode, generator, run, range(session.start_frame, plan.n_frames),
-                                       progress=progress, on_frame=session.frame_done(parts.mode),
-                                       should_stop=lambda: stop.requested)
+                                       progress=progress, should_stop=lambda: stop.requested,
+                                       on_frame=events.frame_hook(session.frame_done(parts.mode)),
+                                       on_start=events.frame_started)
         finally:
             steps.close()
         if result.stopped:

@@ -10,11 +10,12 @@ from conftest import ROOT
 PACKAGES = ("render", "depth", "flow", "audio", "transforms", "benchmarks")
 # The order data flows in; a room may import only rooms before it (render/user_error.py, the base of every named
 # error, is first: every room raises them) (render/app.py, render/builders.py and
-# render/errors.py, the recipe, what it builds and how its failures are reported, may import any room).
+# render/errors.py, the recipe, what it builds and how its failures are reported, may import any room; the studio,
+# a server on top of the whole renderer, comes after them).
 ROOM_ORDER = ("render.user_error", "render.disk", "render.models", "transforms", "audio", "depth", "flow", "render.diffusion",
               "render.guidance", "render.config", "render.modes", "render.generators", "render.run", "render.output",
               "render.interop",
-              "render", "benchmarks")
+              "render", "render.studio", "benchmarks")
 
 
 def project_modules() -> dict[str, Path]:

@@ -3,12 +3,14 @@ reaches that point (``frame:5`` after frame 5 is generated, before it is saved; 
 ``write:00005.state`` after the temp file is written, before it is renamed; ``stitch`` and ``measure`` before the
 video is stitched and the quality measured). ``<action>:<point>`` does something else there: ``enospc`` raises
 "No space left on device", ``sigterm``/``sigint`` send the process that signal, ``bug`` raises a RuntimeError (an
-error of the program). Unset, it does nothing."""
+error of the program), ``pause`` waits ``DISCO_ANIM_FAULT_PAUSE`` seconds (default 3: a moment to act on a running
+job). Unset, it does nothing."""
 from __future__ import annotations
 
 import errno
 import os
 import signal
+import time
 
 ENV = "DISCO_ANIM_FAULT"
 
@@ -26,6 +28,7 @@ ACTIONS = {
     "sigterm": lambda name: os.kill(os.getpid(), signal.SIGTERM),
     "sigint": lambda name: os.kill(os.getpid(), signal.SIGINT),
     "bug": _bug,
+    "pause": lambda name: time.sleep(float(os.environ.get("DISCO_ANIM_FAULT_PAUSE", "3"))),
 }
 
 

@@ -41,6 +41,13 @@ def _holder(path: Path) -> int | None:
         return None
 
 
+def live_holder(run_dir: Path) -> int | None:
+    """The pid of the live process that holds ``run_dir``'s lock on this machine, or None (no lock, or one left by a
+    dead process); read without taking the lock, so a renderer starting meanwhile is never refused."""
+    pid = _holder(Path(run_dir) / LOCK_NAME)
+    return pid if pid is not None and _alive(pid) else None
+
+
 class RunLock:
     """``with RunLock(run_dir):`` holds the folder's lock (an flock on ``.lock``, which names this pid)."""
 

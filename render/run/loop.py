@@ -39,13 +39,17 @@ class LoopResult:
 def render_frames(plan: RenderPlan, mode: AnimationMode, generator: FrameGenerator, run: RunDir,
                   frames: Iterable[int] | None = None, *, progress: bool = True,
                   on_frame: Callable[[FrameDone], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> LoopResult:
-    """Render ``frames`` (default: all) in order; each is saved as ``frames/{frame:05d}.png`` atomically, then
-    ``on_frame`` runs (the checkpoint: a frame counts as done once it returns)."""
+                  should_stop: Callable[[], bool] | None = None,
+                  on_start: Callable[[int], None] | None = None) -> LoopResult:
+    """Render ``frames`` (default: all) in order; ``on_start(frame)`` runs first, each is saved as
+    ``frames/{frame:05d}.png`` atomically, then ``on_frame`` runs (the checkpoint: a frame counts as done once it
+    returns)."""
     frames = list(range(plan.n_frames) if frames is None else frames)
     result = LoopResult()
     bar = tqdm(frames, desc="frames", unit="frame", disable=not progress, dynamic_ncols=True)
     for index in bar:
+        if on_start is not None:
+            on_start(index)
         started = time.perf_counter()
         params = plan.params(index)
         init = mode.prepare(params)

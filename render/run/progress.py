@@ -42,10 +42,13 @@ class StepImages:
 
     Only the 8-bit conversion runs on the caller's thread; PNG encoding and the atomic write run on one worker
     thread, in order (so the last ``progress.png`` is the last one asked for). A failed write is logged, never
-    raised: progress images must not stop a run. ``close()`` waits for the writes."""
+    raised: progress images must not stop a run. ``close()`` waits for the writes. ``on_saved(path, frame, step)``
+    runs after each write (the run's events)."""
 
-    def __init__(self, save: SaveImage, progress_every: int = 0, intermediate_saves: int | Sequence[int] = 0):
+    def __init__(self, save: SaveImage, progress_every: int = 0, intermediate_saves: int | Sequence[int] = 0, *,
+                 on_saved: Callable[[str, int, int], object] | None = None):
         self.save, self.every, self.spec = save, int(progress_every or 0), intermediate_saves or 0
+        self.on_saved = on_saved
         self._steps: dict[int, frozenset[int]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future] = []
@@ -74,14 +77,23 @@ class StepImages:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="step-images")
         self._pending = [f for f in self._pending if not f.done()]
-        self._pending.append(self._pool.submit(self._write, paths, image))
+        self._pending.append(self._pool.submit(self._write_and_tell, paths, image, frame, step))
 
-    def _write(self, paths: list[str], image: np.ndarray) -> None:
+    def _write_and_tell(self, paths: list[str], image: np.ndarray, frame: int, step: int) -> None:
+        written = self._write(paths, image)
+        if self.on_saved is not None:
+            for path in written or ():
+                self.on_saved(path, frame, step)
+
+    def _write(self, paths: list[str], image: np.ndarray) -> list[str]:
+        written = []
         for path in paths:
             try:
                 self.save(path, image)
+                written.append(path)
             except Exception as exc:  # noqa: BLE001
                 log.warning("could not write %s: %s", path, exc)
+        return written
 
     def flush(self) -> None:
         """Wait until every image asked for is on disk."""

@@ -1,0 +1,72 @@
+"""``POST /api/plan``: a config's per-frame schedule values and prompt mix without rendering.
+
+The pure planner's draft gives them for most configs. A config whose values wait on its inputs (a song's features,
+the source video's length, a glTF camera) has those resolved by the renderer's own functions (the song through its
+cached analysis, on this machine's device), so the values are the run's; the answer says what was resolved."""
+from __future__ import annotations
+
+from render.config.assets import (
+    analyse_song,
+    probe_source_video,
+    resolve_clips,
+    resolve_device,
+)
+from render.config.camera_path import load_camera
+from render.config.issues import ConfigErrors, ConfigIssue
+from render.config.limits import memory_bytes
+from render.config.plan import Assets, RenderPlan
+from render.config.planner import plan_run
+from render.config.precision import probe
+from render.config.schema import Config
+from render.studio.checks import JobRefused, draft_plan
+from render.studio.models import MixOut, PlanOut, PromptOut
+
+
+def _needs_inputs(settings: Config) -> bool:
+    return bool(settings.audio.path) or settings.animation.mode.value == "video_input" or \
+        bool(settings.animation.camera_path)
+
+
+def resolved_plan(settings: Config, draft: RenderPlan) -> tuple[RenderPlan, list[str]]:
+    """The plan with the song, the source video and the camera resolved as the run resolves them."""
+    issues: list[ConfigIssue] = []
+    device = resolve_device(settings, issues)
+    video = probe_source_video(settings, issues)
+    audio = analyse_song(settings, video, issues) if not issues else None
+    camera = load_camera(settings, issues)
+    hub, clip_cpu = resolve_clips(draft.diffusion.model, issues) if draft.diffusion is not None else (None, {})
+    if issues:
+        raise JobRefused([i.as_dict() for i in issues])
+    assets = Assets(device=device, hardware=probe(device), seed=draft.seed, memory=memory_bytes(device), audio=audio,
+                    video=video, camera_path=camera, clip_cpu_precision=clip_cpu,
+                    **({"hub": hub} if hub is not None else {}))
+    try:
+        plan = plan_run(settings, assets)
+    except ConfigErrors as exc:
+        raise JobRefused(exc.problems()) from None
+    names = [name for name, value in (("song", audio), ("source video", video), ("camera path", camera)) if value]
+    return plan, names
+
+
+def plan_values(settings: Config, resolve: bool = True) -> PlanOut:
+    draft = draft_plan(settings)
+    plan, resolved = draft, []
+    if resolve and _needs_inputs(settings):
+        plan, resolved = resolved_plan(settings, draft)
+    if resolved:
+        note = (f"the values are the run's: {', '.join(resolved)} resolved as the renderer resolves them (the song "
+                f"through its own cached analysis)")
+    elif _needs_inputs(settings):
+        note = "a draft: the song, source video or camera were not resolved (song=false), so their values are missing"
+    else:
+        note = "the values are the run's: the settings alone decide them"
+    return PlanOut(n_frames=plan.n_frames or None, width=plan.width, height=plan.height, fps=plan.fps,
+                   seed=settings.seed, schedules={k: [float(x) for x in v] for k, v in plan.schedules.items()},
+                   prompts=[_mix(plan, f) for f in range(plan.n_frames)], resolved=resolved, note=note,
+                   warnings=list(plan.warnings))
+
+
+def _mix(plan: RenderPlan, frame: int) -> list[MixOut]:
+    return [MixOut(text=[PromptOut(text=p.text, weight=p.weight) for p in mix.text],
+                   images=[PromptOut(text=p.text, weight=p.weight) for p in mix.images], weight=mix.weight)
+            for mix in plan.prompt_mix(frame)]
