@@ -20,6 +20,7 @@ from render.config.presets import model_preset
 from render.config.schema import ModelConfig
 from render.diffusion.unet import UNetConfig, UNetStateDictError, read_state_dict, state_dict_mismatch
 from render.guidance.clip_models import ClipModelError, ClipSpec
+from render.guidance.compiled import compile_unavailable
 from render.guidance.cond import CutSchedules
 from render.guidance.cut_schedules import CutScheduleError, parse_cut_schedule
 from render.models import openclip_files, registry
@@ -226,6 +227,9 @@ def _check_numbers(model: ModelConfig, device: torch.device, problems: list[Prob
         value = getattr(model, name).value
         if value == "fp16" and device.type != "cuda":
             problems.append(Problem(f"model.{name}", value, "fp16 needs a CUDA device", "use bf16 or fp32 on CPU"))
+    if model.compile and compile_unavailable(device):
+        problems.append(Problem("model.compile", model.compile, compile_unavailable(device),
+                                "install it, or set model.compile=false (the same pictures, uncompiled)"))
     if len(model.width_height) != 2:
         problems.append(Problem("model.width_height", model.width_height, "needs two numbers", "e.g. [1280, 768]"))
     if any(not 0 <= p <= 1 for p in model.transformation_percent):
