@@ -29,7 +29,7 @@ import time
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks.bench_parts import Step, build, parts, whole_step
+from benchmarks.bench_parts import Step, build, compiled_step, parts, whole_step
 
 METADATA = {f"aten::{name}" for name in (
     "empty", "empty_strided", "empty_like", "as_strided", "view", "_unsafe_view", "reshape", "_reshape_alias",
@@ -79,20 +79,6 @@ def network_ops(step: Step, batch_cutouts: bool) -> int:
     return total
 
 
-def compiled_step(step: Step) -> Step:
-    """The step's networks through ``model.compile``'s wrapper, as the generator and the guidance apply it."""
-    import torch._inductor.config
-
-    from render.guidance.compiled import compile_static
-
-    torch._inductor.config.cpp.enable_kernel_profile = True  # fused CPU kernels appear in the profiler
-    g = step.guidance
-    g.encoders = [compile_static(p.encode_image) for p in g.perceptors]
-    g.predict_x0.model = compile_static(g.predict_x0.model)
-    return Step(compile_static(step.unet), g, step.schedule, step.device, step.shape, step.unet_precision,
-                step.settings)
-
-
 def count_row(step: Step, batch_cutouts: bool, eager: bool) -> dict:
     run = whole_step(step, batch_cutouts)
     start = time.perf_counter()
@@ -121,6 +107,9 @@ def main(argv=None) -> str:
         rows[("DD's loop", "batch_cutouts")[batched]] = count_row(step, batched, eager=True)
         print(rows, file=sys.stderr, flush=True)
     if args.compile:
+        from torch._inductor import config as inductor
+
+        inductor.cpp.enable_kernel_profile = True  # fused CPU kernels appear in the profiler
         step = compiled_step(step)
         for batched in variants:
             rows[("compile", "batch_cutouts + compile")[batched]] = count_row(step, batched, eager=False)

@@ -135,6 +135,16 @@ def whole_step(step: Step, batch_cutouts: bool) -> Callable[[], torch.Tensor]:
     return run
 
 
+def compiled_step(step: Step) -> Step:
+    """The step's networks through ``model.compile``'s wrapper, as the generator and the guidance apply it."""
+    from render.guidance.compiled import compile_static
+
+    g = step.guidance
+    g.encoders = [compile_static(p.encode_image) for p in g.perceptors]
+    g.predict_x0.model = compile_static(g.predict_x0.model)
+    return dataclasses.replace(step, unet=compile_static(step.unet))
+
+
 def time_it(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
     """Seconds of ``repeats`` calls after one warm-up, each synchronised on CUDA."""
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
@@ -149,8 +159,10 @@ def time_it(fn: Callable[[], object], repeats: int, device: torch.device) -> lis
     return times
 
 
-def measure(step: Step, repeats: int) -> tuple[list[tuple[str, list[flops.Work], list[float]]], float]:
-    """Rows of (name, counted work, times): every part, then the whole step both ways; and the peak memory.
+def measure(step: Step, repeats: int, compile: bool = False) -> tuple[list[tuple[str, list[flops.Work],
+                                                                              list[float]]], float]:
+    """Rows of (name, counted work, times): every part, then the whole step both ways (and, with ``compile``,
+    with batch_cutouts and the networks compiled, timed after the compiling call); and the peak memory.
     FLOPs are counted after every timing: what caches tensors on first use (the schedule's tables, the
     perceptors' normalisation) then holds real ones, which fake-tensor counting reads without harm."""
     timed = []
@@ -165,6 +177,12 @@ def measure(step: Step, repeats: int) -> tuple[list[tuple[str, list[flops.Work],
         steps.append(("whole guided step, " + ("batch_cutouts" if batched else "DD's loop"),
                       time_it(whole_step(step, batched), repeats, step.device)))
         print(f"  {steps[-1][0]}: {statistics.median(steps[-1][1]):.3f} s", file=sys.stderr, flush=True)
+    if compile:
+        start = time.perf_counter()
+        run = whole_step(compiled_step(step), True)
+        run()
+        name = f"whole guided step, batch_cutouts + compile (compiling: {time.perf_counter() - start:.0f} s)"
+        steps.append((name, time_it(run, repeats, step.device)))
     memory = torch.cuda.max_memory_allocated(step.device) if step.device.type == "cuda" else peak_rss()
     rows = [(part.name, [flops.Work(part.name, flops.count_flops(lambda p=part: _bound(p)), part.precision)], times)
             for part, times in timed]
@@ -190,11 +208,12 @@ def report(rows, memory: int, peak: flops.Peak, device: torch.device, size: tupl
         precision = "+".join(sorted({x.precision for x in work}))
         lines.append(f"| {name} | {precision} | {counted} | {med * 1e3:.1f} | {min(times) * 1e3:.1f} | {rate} | "
                      f"{fraction} |")
-    loop, batched = (statistics.median(t) for name, _, t in rows[-2:])
+    whole = {name.split(", ", 1)[1].split(" (")[0]: statistics.median(t) for name, _, t in rows
+             if name.startswith("whole guided step")}
     floor = flops.floor_seconds(rows[-1][1], peak)
     memory_kind = "max_memory_allocated" if device.type == "cuda" else "peak RSS"
-    lines += ["", f"Estimated DD frame ({GUIDED_STEPS} guided steps): {loop * GUIDED_STEPS:.1f} s with DD's loop, "
-                  f"{batched * GUIDED_STEPS:.1f} s with batch_cutouts"
+    estimates = ", ".join(f"{seconds * GUIDED_STEPS:.1f} s with {name}" for name, seconds in whole.items())
+    lines += ["", f"Estimated DD frame ({GUIDED_STEPS} guided steps): {estimates}"
                   + ("" if floor is None else f"; at the device's peak: {floor * GUIDED_STEPS:.1f} s") + ".",
               f"Peak memory ({memory_kind}): {memory / 1e9:.2f} GB."]
     return "\n".join(lines)
@@ -207,12 +226,13 @@ def main(argv=None) -> str:
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per row, after a warm-up")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     parser.add_argument("--tiny", action="store_true", help="tiny random networks: checks the report's format")
+    parser.add_argument("--compile", action="store_true", help="also the step with model.compile (compiles first)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     h, _, w = args.size.lower().partition("x")
     size = (int(h), int(w))
-    rows, memory = measure(build(device, *size, args.tiny), args.repeats)
+    rows, memory = measure(build(device, *size, args.tiny), args.repeats, args.compile)
     text = report(rows, memory, flops.device_peak(device, args.threads), device, size, args.repeats, args.tiny)
     print(text)
     return text

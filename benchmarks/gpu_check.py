@@ -34,7 +34,7 @@ SUMMARY_PREFIXES = ("Estimated DD frame", "Peak memory", "Same precision", "DD o
 class Section:
     title: str
     command: list[str]
-    cap: float  # seconds at most
+    share: float  # of the budget, at most (the shares add up to more: a part may use what earlier ones left)
 
 
 def install_wheels(folder: Path) -> dict[str, str]:
@@ -100,7 +100,7 @@ def report(sections: list[str]) -> str:
 
 
 def plan(args) -> list[Section]:
-    """The parts, in order, with their time caps."""
+    """The parts, in order, with their shares of the time budget."""
     py = sys.executable
     common = ["--device", args.device, "--repeats", str(args.repeats), "--threads", str(args.threads)]
     parts_size = ["--size", f"{args.size}x{args.size}"] if args.size else []
@@ -108,13 +108,14 @@ def plan(args) -> list[Section]:
     sections = []
     if args.device == "cuda":
         sections.append(Section("Tests marked cuda", [py, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider",
-                                                      "tests"], 120))
-    tiny = ["--tiny"] if args.tiny else []
+                                                      "tests"], 0.3))
+    tiny = (["--tiny"] if args.tiny else []) + (["--compile"] if args.compile else [])
     sections.append(Section("A DD-default frame's guided step, part by part (bench_parts)",
-                            [py, "-m", "benchmarks.bench_parts", *common, *parts_size, *tiny], 180))
+                            [py, "-m", "benchmarks.bench_parts", *common, *parts_size, *tiny],
+                            1.0 if args.compile else 0.45))
     if not args.tiny:
         sections.append(Section("One guided step against DD's code (bench_step)",
-                                [py, "-m", "benchmarks.bench_step", *common, *step_size, "--skip-memory"], 240))
+                                [py, "-m", "benchmarks.bench_step", *common, *step_size, "--skip-memory"], 0.6))
     return sections
 
 
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed calls per row (default 5 on CUDA, 1 on a CPU)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="CPU threads of the parts")
     parser.add_argument("--budget", type=float, default=420.0, help="seconds for all parts after the wheels")
+    parser.add_argument("--compile", action="store_true", help="also time the step with model.compile (compiling "
+                                                               "takes minutes: raise --budget)")
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # the report's format, for tests
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (5 if args.device == "cuda" else 1)
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         if left < 10:
             sections.append(f"## {part.title}\n\nnot run: the time budget ({args.budget:.0f} s) was spent")
             continue
-        sections.append(run_section(part.title, part.command, env, timeout=min(part.cap, left)))
+        sections.append(run_section(part.title, part.command, env, timeout=min(part.share * args.budget, left)))
     sections.insert(0, summary(sections))
     text = report(sections) + f"\nThe check took {time.perf_counter() - started:.0f} s.\n"
     args.out.write_text(text, encoding="utf-8")
