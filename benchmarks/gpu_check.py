@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,23 +71,21 @@ def device_section(device_name: str, threads: int) -> str:
 
 def run_section(title: str, command: list[str], env: dict[str, str], timeout: float) -> str:
     """Run one part, keep its output's tail (stdout; stderr too when it fails); a part that fails or runs out of
-    time is reported, not fatal."""
+    time is reported, not fatal. The part runs in its own process group, all of which is stopped at the timeout
+    (the benchmarks' worker processes too: left running, they would load the device under the next part)."""
     start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     try:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-        status, output = f"exit {done.returncode}", done.stdout + (done.stderr if done.returncode else "")
-    except subprocess.TimeoutExpired as exc:
-        status = f"stopped after {timeout:.0f} s"
-        output = "".join(_text(part) for part in (exc.stdout, exc.stderr))
+        stdout, stderr = process.communicate(timeout=timeout)
+        status, output = f"exit {process.returncode}", stdout + (stderr if process.returncode else "")
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        status, output = f"stopped after {timeout:.0f} s", stdout + stderr
     seconds = time.perf_counter() - start
     tail = "\n".join(output.strip().splitlines()[-80:])
     return f"## {title}\n\n`{' '.join(command[1:])}`: {status} in {seconds:.0f} s\n\n{tail}"
-
-
-def _text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    return value or ""
 
 
 def summary(sections: list[str]) -> str:

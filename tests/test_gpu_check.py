@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -25,8 +26,13 @@ def test_a_part_that_fails_is_reported_with_its_output(tmp_path):
     section = gpu_check.run_section("A part", [sys.executable, "-c", "print('hello'); raise SystemExit(3)"],
                                     env={}, timeout=60)
     assert section.startswith("## A part") and "exit 3" in section and "hello" in section
-    slow = gpu_check.run_section("Slow", [sys.executable, "-c", "import time; time.sleep(30)"], env={}, timeout=1)
+    marker = tmp_path / "grandchild-ran"
+    grandchild = f"import time; time.sleep(3); open({str(marker)!r}, 'w')"
+    part = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {grandchild!r}]); time.sleep(30)"
+    slow = gpu_check.run_section("Slow", [sys.executable, "-c", part], env={}, timeout=1)
     assert "stopped after 1 s" in slow
+    time.sleep(5)
+    assert not marker.exists()  # the part's own children were stopped with it
     assert gpu_check.report([section]).startswith("# GPU check\n\n## A part")
 
 

@@ -49,7 +49,8 @@ class LpipsToImage:
 
     DD called ``lpips_model(x_in, init)`` every step, running VGG16 on the unchanging init (the previous frame, in
     an animation) each time: a third of the LPIPS work of a step. The arithmetic below is lpips' ``LPIPS.forward``
-    (version 0.1, linear layers, spatial average) with the second image's features taken from here."""
+    (version 0.1, linear layers, spatial average) with the second image's features taken from here. They are kept
+    for the frame (about 0.5 GB in float32 at 1280x768), which every step's LPIPS forward held anyway."""
 
     def __init__(self, model: lpips.LPIPS, image: torch.Tensor):
         if model.version != "0.1" or not model.lpips or model.spatial:
