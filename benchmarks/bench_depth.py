@@ -47,6 +47,26 @@ def network_input(model: str, h: int, w: int) -> str:
     return f"{nh}x{nw}"
 
 
+def count_flops(model: str, estimator, size: tuple[int, int]) -> int:
+    """The counted FLOPs of the network's work for one frame (AdaBins: the frame and its mirror image); the resizes
+    around it are elementwise (not counted)."""
+    from benchmarks import flops
+    from depth import adabins, estimators, midas
+
+    nh, _, nw = network_input(model, *size).partition("x")
+
+    def prepare():
+        x = torch.rand(1, 3, int(nh), int(nw))
+        if model == "adabins":
+            return lambda: adabins.predict(estimator.net, x)
+        x = x.to(estimator.dtype).contiguous(memory_format=torch.channels_last)
+        return lambda: estimator.net(x)
+
+    digest = flops.code_digest(adabins, estimators, midas)
+    with torch.inference_mode():
+        return flops.cached_count(f"depth {model} {nh}x{nw} {digest}", prepare)
+
+
 def time_estimator(estimator, size: tuple[int, int], repeats: int) -> list[float]:
     frame = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
     estimator(frame)  # warm-up: oneDNN picks its kernels for this shape
@@ -73,6 +93,7 @@ def run(models, sizes, precisions, repeats: int) -> list[dict]:
             for size in sizes:
                 times = time_estimator(estimator, size, repeats)
                 row["sizes"][size] = (statistics.median(times), min(times), max(times))
+                row.setdefault("flops", {})[size] = count_flops(model, estimator, size)
                 print(f"  {model} {precision} {size[0]}x{size[1]}: {statistics.median(times):.3f} s/frame",
                       file=sys.stderr, flush=True)
             rows.append(row)
@@ -81,17 +102,20 @@ def run(models, sizes, precisions, repeats: int) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], sizes) -> str:
+def table(rows: list[dict], sizes, peak) -> str:
+    from benchmarks import flops
+
     head = ["model", "params (M)", "precision"]
     for h, w in sizes:
-        head += [f"{w}x{h} input to net", f"{w}x{h} s/frame (min-max)"]
+        head += [f"{w}x{h} input to net", f"{w}x{h} s/frame (min-max)", "FLOP", "TFLOP/s", "of peak"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"], f"{r['params_m']:.1f}", r["precision"]]
         for h, w in sizes:
             med, lo, hi = r["sizes"][(h, w)]
             nh, _, nw = network_input(r["model"], h, w).partition("x")
-            cells += [f"{nw}x{nh}", f"{med:.3f} ({lo:.3f}-{hi:.3f})"]
+            counted = [flops.Work(r["model"], r["flops"][(h, w)], r["precision"])]
+            cells += [f"{nw}x{nh}", f"{med:.3f} ({lo:.3f}-{hi:.3f})", *flops.cells(counted, med, peak)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -109,9 +133,12 @@ def main(argv=None) -> None:
     sizes = [parse_size(s) for s in args.sizes]
     rows = run(args.models, sizes, args.precisions, args.repeats)
     cpu = _cpu_name()
+    from benchmarks.flops import cpu_peak, peak_line
+
+    peak = cpu_peak(args.threads)
     print(f"{cpu}, {args.threads} threads, torch {torch.__version__}, median of {args.repeats} frames after a "
-          f"warm-up (sizes are WIDTHxHEIGHT)\n")
-    print(table(rows, sizes))
+          f"warm-up (sizes are WIDTHxHEIGHT). FLOPs of the network counted on fake tensors; {peak_line(peak)}\n")
+    print(table(rows, sizes, peak))
 
 
 def _cpu_name() -> str:

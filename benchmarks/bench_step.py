@@ -38,7 +38,9 @@ import torch.nn.functional as F
 import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 
+from benchmarks import flops
 from benchmarks.common import ROOT, fill_, peak_rss, rel_error, run_worker, time_once
+from benchmarks.step_flops import GUIDED_STEPS, dd_frame_work, step_work
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -63,7 +65,6 @@ DEVICE_ROWS = {"cpu": ("ref fp32", "ours fp32", "ours auto"),
                "cuda": ("ref fp32", "ref fp16", "ours fp32", "ours fp16", "ours auto")}
 DD_ROW = {"cpu": "ref fp32", "cuda": "ref fp16"}  # what Disco Diffusion itself runs on that device
 SAME_PRECISION = {"ours fp32": "ref fp32", "ours fp16": "ref fp16"}
-DD_FRAME = (1280, 768, 100)  # DD's default frame and its guided steps (250 steps, frames_skip_steps 60%)
 
 
 # ------------------------------------------------------------------------------------------------ weights
@@ -276,9 +277,10 @@ def reference_step(unet, cond_fn):
 
 # ------------------------------------------------------------------------------------------------ ours
 
-def our_guidance(secondary, clips, precisions=None, skip_augs=False):
+def our_guidance(secondary, clips, precisions=None, skip_augs=False, archs=CLIPS, **settings):
     """ClipGuidance as the diffusion generator builds it, on the same (re-randomised) networks; ``precisions``:
-    the CLIP precision per architecture, or "auto" (what the plan chooses on this device)."""
+    the CLIP precision per architecture, or "auto" (what the plan chooses on this device); ``settings``: more
+    ``GuidanceSettings`` (``batch_cutouts``, ``compile``)."""
     from render.config import precision
     from render.diffusion.schedule import DiffusionSchedule
     from render.guidance.clip_models import ClipPerceptor, ClipSpec, auto_cpu_precision
@@ -294,7 +296,7 @@ def our_guidance(secondary, clips, precisions=None, skip_augs=False):
     schedule = DiffusionSchedule.for_steps(STEPS)
     device = next(secondary.parameters()).device
     perceptors = []
-    for arch, model in zip(CLIPS, clips):
+    for arch, model in zip(archs, clips):
         spec = ClipSpec(arch, "openai")
         value = (precisions or {}).get(arch, "auto")
         value = precision.choose_clip(value, precision.probe(device), auto_cpu_precision(spec)).value
@@ -303,7 +305,7 @@ def our_guidance(secondary, clips, precisions=None, skip_augs=False):
                         _cut(CUTS["cut_icgray_p"], False))
     guidance = ClipGuidance(alphas_cumprod=schedule.alphas_cumprod, model_time=schedule.model_time,
                             predict_x0=SecondaryX0(secondary, schedule.alphas_cumprod), perceptors=perceptors,
-                            settings=GuidanceSettings(**GUIDANCE), cuts=cuts,
+                            settings=GuidanceSettings(**GUIDANCE, **settings), cuts=cuts,
                             augment=None if skip_augs else dango_augmentations("3d"))
     targets = [Targets(*random_targets(p.model.visual.output_dim, i, device)) for i, p in enumerate(perceptors)]
     guidance.set_frame(targets, None, 0.0)
@@ -422,34 +424,61 @@ ROW_LABELS = {"ref fp32": "reference: guided-diffusion fp32 + DD's cond_fn, fp32
               "ours auto": "ours, precision=auto and clip_precision=auto"}
 
 
-def table(times: dict, peaks: dict, device: str, size: int, auto: str) -> str:
+def row_precisions(row: str, device: torch.device) -> tuple[str, dict[str, str]]:
+    """The UNet's precision and each CLIP's of a row (``auto`` resolved as the plan resolves it on ``device``)."""
+    from render.config import precision
+    from render.guidance.clip_models import ClipSpec, auto_cpu_precision
+
+    _, unet, clip = ROWS[row]
+    if unet != "auto":
+        return unet, {arch: clip for arch in CLIPS}
+    hw = precision.probe(device)
+    clips = {a: precision.choose_clip("auto", hw, auto_cpu_precision(ClipSpec(a, "openai"))).value for a in CLIPS}
+    return precision.choose_unet("auto", hw).value, clips
+
+
+def row_work(row: str, device: torch.device, size: int) -> tuple[list[flops.Work], list[flops.Work]]:
+    """The counted FLOPs of the row's timed step, and of one step of a DD-default animation frame by its code."""
+    impl = ROWS[row][0]
+    unet, clips = row_precisions(row, device)
+    return (step_work(impl, size, size, unet_precision=unet, clip_precisions=clips),
+            dd_frame_work(impl, unet_precision=unet, clip_precisions=clips))
+
+
+def table(times: dict, peaks: dict, device: torch.device, size: int, peak: flops.Peak) -> str:
     """One row per configuration: speed against the reference of the same precision and against what DD runs on
-    this device (the latter compares different precisions where the row's differ from DD's: see ``precision``)."""
-    dd = DD_ROW[device]
-    memory = "peak GPU GB" if device == "cuda" else "peak RSS GB"
-    lines = [f"| row | precision (UNet/CLIP) | median s | min s | max s | vs ref same precision | vs DD on {device} "
-             f"| {memory} | memory vs DD | est. s per DD frame |", "|" + "---|" * 10]
-    scale = DD_FRAME[0] * DD_FRAME[1] / size**2 * DD_FRAME[2]
+    this device (the latter compares different precisions where the row's differ from DD's: see ``precision``);
+    the step's counted FLOPs, achieved TFLOP/s and fraction of the device's peak; the DD-frame estimate."""
+    dd = DD_ROW[device.type]
+    memory = "peak GPU GB" if device.type == "cuda" else "peak RSS GB"
+    lines = [f"| row | precision (UNet/CLIP) | median s | min s | max s | vs ref same precision | vs DD on "
+             f"{device.type} | {memory} | memory vs DD | FLOP/step | TFLOP/s | of peak | est. s per DD frame |",
+             "|" + "---|" * 13]
     for row, values in times.items():
         med = statistics.median(values)
         same = SAME_PRECISION.get(row)
         vs_same = f"{statistics.median(times[same]) / med:.2f}x" if same in times else "-"
         vs_dd = f"{statistics.median(times[dd]) / med:.2f}x" if row != dd else "1.00x"
-        precision = auto if row == "ours auto" else "/".join(ROWS[row][1:])
-        peak = peaks.get(row)
-        mem = f"{peak / 1e9:.2f} | {peak / peaks[dd]:.2f}" if peak and peaks.get(dd) else "- | -"
+        unet, clips = row_precisions(row, device)
+        precision = f"{unet}/{'+'.join(sorted(set(clips.values())))}"
+        used = peaks.get(row)
+        mem = f"{used / 1e9:.2f} | {used / peaks[dd]:.2f}" if used and peaks.get(dd) else "- | -"
+        step, frame = row_work(row, device, size)
+        estimate = med * flops.total(frame) / flops.total(step) * GUIDED_STEPS
         lines.append(f"| {ROW_LABELS[row]} | {precision} | {med:.2f} | {min(values):.2f} | {max(values):.2f} | "
-                     f"{vs_same} | {vs_dd} | {mem} | {med * scale:.0f} |")
+                     f"{vs_same} | {vs_dd} | {mem} | {' | '.join(flops.cells(step, med, peak))} | {estimate:.0f} |")
     return "\n".join(lines)
 
 
-def auto_label(device: torch.device) -> str:
-    from render.config import precision
-    from render.guidance.clip_models import ClipSpec, auto_cpu_precision
-
-    hw = precision.probe(device)
-    clips = {precision.choose_clip("auto", hw, auto_cpu_precision(ClipSpec(a, "openai"))).value for a in CLIPS}
-    return f"{precision.choose_unet('auto', hw).value}/{'+'.join(sorted(clips))}"
+def speed_summary(times: dict, device: torch.device) -> list[str]:
+    """Two lines: ours against DD's code at the same precisions, and ``auto`` against what DD runs here."""
+    ratio = lambda row, ref: statistics.median(times[ref]) / statistics.median(times[row])  # noqa: E731
+    same = [f"{row} {ratio(row, ref):.2f}x {ref}" for row, ref in SAME_PRECISION.items() if {row, ref} <= set(times)]
+    dd = DD_ROW[device.type]
+    unet, clips = row_precisions("ours auto", device)
+    return [f"Same precision (one guided step, ours vs DD's code): {', '.join(same)}.",
+            f"DD on this device ({dd}) vs ours auto ({unet}/{'+'.join(sorted(set(clips.values())))}): "
+            f"{ratio('ours auto', dd):.2f}x."]
 
 
 def main(argv=None) -> str:
@@ -476,17 +505,22 @@ def main(argv=None) -> str:
             peaks[row] = child(args, "memory", row)["peak"]
             print(f"peak memory {row}: {peaks[row] / 1e9:.2f} GB", file=sys.stderr, flush=True)
     agreement = child(args, "agree")
+    peak = flops.device_peak(device, args.threads)
+    frame = dd_frame_work("ours")
     lines = [f"One guided DDIM step (step {INDEX} of {STEPS}: {CUTS['cut_overview']} overviews -> 12, 4 inner crops, "
              f"cutn_batches {GUIDANCE['cutn_batches']}, CLIPs {', '.join(CLIPS)}), frame {args.size}x{args.size} on "
              f"{args.device}, {args.threads} threads, torch {torch.__version__}; {args.repeats} timed steps per row, "
-             f"alternated in one process. The last column scales the median to DD's default frame "
-             f"({DD_FRAME[0]}x{DD_FRAME[1]}, {DD_FRAME[2]} guided steps) by pixel count.", "",
-             table(timing["times"], peaks, device.type, args.size, auto_label(device)), "",
+             f"alternated in one process. FLOPs counted on fake tensors (matrix products, convolutions, attention); "
+             f"{flops.peak_line(peak)} The last column is the median times the ratio of counted FLOPs of a step of "
+             f"DD's default animation frame (1280x768 with LPIPS; ours {flops.fmt_flops(flops.total(frame))}) to "
+             f"the timed step's, times {GUIDED_STEPS} guided steps.", "",
+             table(timing["times"], peaks, device, args.size, peak), "",
              "| step output (x_(t-1)) under the same seed | rel. L2 error vs reference |", "|---|---|"]
     lines += [f"| {row} vs {SAME_PRECISION.get(row, DD_ROW[device.type])} | {err:.1e} |"
               for row, err in timing["sample_rel_error"].items()]
     lines += ["", "| guidance gradient vs reference cond_fn | rel. L2 error | cosine |", "|---|---|---|"]
     lines += [f"| {key} | {value['rel_error']:.1e} | {value['cosine']:.6f} |" for key, value in agreement.items()]
+    lines += ["", *speed_summary(timing["times"], device)]
     report = "\n".join(lines)
     print(report)
     return report

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import flops
 from benchmarks.common import ROOT, fill_, peak_rss, rel_error, run_worker, time_once
 
 MODEL = "512x512_diffusion_uncond_finetune_008100"
@@ -30,27 +31,55 @@ PASSES = [("fwd", "fp32"), ("fwd", "bf16"), ("fwdbwd", "fp32"), ("fwdbwd", "bf16
 LABELS = {"fwd": "forward", "fwdbwd": "forward+backward", "ref-bf16": "autocast bf16, channels_last"}
 
 
-def build(impl: str, precision: str) -> torch.nn.Module:
-    """The model on the meta device, materialised empty, then filled with the shared random weights."""
+def construct(impl: str, precision: str) -> torch.nn.Module:
+    """The model, constructed (on the meta device when called under ``torch.device("meta")``)."""
     sys.path.insert(0, str(ROOT))
     from render.diffusion.unet import UNET_CONFIGS, UNetModel
 
     cfg = UNET_CONFIGS[MODEL]
+    if impl == "ours":
+        return UNetModel(cfg, precision=precision, channels_last=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from guided_diffusion.script_util import create_model
+    model = create_model(cfg.image_size, cfg.model_channels, cfg.num_res_blocks, learn_sigma=True,
+                         attention_resolutions="32,16,8", num_head_channels=cfg.num_head_channels,
+                         resblock_updown=True, use_scale_shift_norm=True)
+    return model.to(memory_format=torch.channels_last) if precision == "bf16" else model
+
+
+def build(impl: str, precision: str) -> torch.nn.Module:
+    """The model on the meta device, materialised empty, then filled with the shared random weights."""
     with torch.device("meta"):
-        if impl == "ours":
-            model = UNetModel(cfg, precision=precision, channels_last=True)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                from guided_diffusion.script_util import create_model
-            model = create_model(cfg.image_size, cfg.model_channels, cfg.num_res_blocks, learn_sigma=True,
-                                 attention_resolutions="32,16,8", num_head_channels=cfg.num_head_channels,
-                                 resblock_updown=True, use_scale_shift_norm=True)
-            if precision == "bf16":
-                model = model.to(memory_format=torch.channels_last)
+        model = construct(impl, precision)
     model = model.to_empty(device="cpu").eval().requires_grad_(False)
     fill_(model)
     return model
+
+
+def work(impl: str, mode: str, precision: str, size: int) -> list[flops.Work]:
+    """The counted FLOPs of a row's run (the same network at either precision: counted in float32)."""
+    from render.diffusion import unet
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import guided_diffusion.unet
+    def prepare():
+        model = flops.on_meta(lambda: construct(impl, "fp32"))
+        x, t = torch.randn(1, 3, size, size), torch.tensor([500.0])
+        if mode == "fwd":
+            return lambda: _forward(model, x, t)
+        x.requires_grad_()
+        return lambda: (model(x, t).float() ** 2).mean().backward()
+
+    digest = flops.code_digest(unet if impl == "ours" else guided_diffusion.unet)
+    return [flops.Work(f"UNet {mode}", flops.cached_count(f"bench_unet {impl} {mode} {size} {digest}", prepare),
+                       precision)]
+
+
+@torch.no_grad()
+def _forward(model, x, t):
+    return model(x, t)
 
 
 def make_step(model, impl: str, mode: str, precision: str, size: int):
@@ -101,18 +130,19 @@ def child(args, role: str, mode: str, precision: str, impl: str = "", out: str =
     return run_worker("benchmarks.bench_unet", argv, args.threads, f"{role} {impl} {mode} {precision}")
 
 
-def _row(name, times, base, same, rss, base_rss, err) -> str:
+def _row(name, times, base, same, rss, base_rss, err, counted: list[flops.Work], peak: flops.Peak) -> str:
     med = statistics.median(times)
     speed = lambda other: f"{statistics.median(other) / med:.2f}x" if other else "-"
     return (f"| {name} | {med:.2f} | {min(times):.2f} | {max(times):.2f} | {speed(base)} | {speed(same)} | "
-            f"{rss / 1e9:.2f} | {rss / base_rss:.2f} | {err} |")
+            f"{rss / 1e9:.2f} | {rss / base_rss:.2f} | {err} | {' | '.join(flops.cells(counted, med, peak))} |")
 
 
-def table(times: dict, rss: dict, outputs: dict) -> str:
+def table(times: dict, rss: dict, outputs: dict, size: int, peak: flops.Peak) -> str:
     """Markdown: timings; speed-ups against the fp32 reference and against the reference at the same precision
-    (the latter measured alternately in one process); peak RSS; relative error against the fp32 reference."""
+    (the latter measured alternately in one process); peak RSS; relative error against the fp32 reference; the
+    counted FLOPs of the run, achieved TFLOP/s and fraction of ``peak`` at the row's precision."""
     lines = ["| configuration | median s | min s | max s | speed-up vs ref fp32 | vs ref same precision "
-             "| peak RSS GB | RSS vs ref fp32 | rel. error vs ref fp32 |", "|" + "---|" * 9]
+             "| peak RSS GB | RSS vs ref fp32 | rel. error vs ref fp32 | FLOP | TFLOP/s | of peak |", "|" + "---|" * 12]
     for mode, precision in PASSES:
         if (mode, precision) not in times:
             continue
@@ -124,7 +154,7 @@ def table(times: dict, rss: dict, outputs: dict) -> str:
                 label += f" ({LABELS['ref-bf16']})"
             err = "-" if ref_out is None else f"{rel_error(outputs[(impl, mode, precision)], ref_out):.1e}"
             lines.append(_row(label, times[(mode, precision)][impl], base, times[(mode, precision)]["ref"],
-                              rss[(impl, mode, precision)], base_rss, err))
+                              rss[(impl, mode, precision)], base_rss, err, work(impl, mode, precision, size), peak))
     return "\n".join(lines)
 
 
@@ -152,9 +182,11 @@ def main(argv=None) -> None:
                 outputs[(impl, mode, precision)] = torch.load(Path(tmp) / f"{impl}-{mode}-{precision}.pt")
                 rss[(impl, mode, precision)] = child(args, "memory", mode, precision, impl)["peak_rss"]
             print(f"{mode} {precision}: {times[(mode, precision)]}", file=sys.stderr, flush=True)
+    peak = flops.cpu_peak(args.threads)
     print(f"\nDD 512x512 UNet ({MODEL}, 558M parameters), input {args.size}x{args.size}, batch 1, "
-          f"{args.threads} threads, torch {torch.__version__}; times in seconds over {args.repeats} runs\n")
-    print(table(times, rss, outputs))
+          f"{args.threads} threads, torch {torch.__version__}; times in seconds over {args.repeats} runs. FLOPs "
+          f"counted on fake tensors; {flops.peak_line(peak)}\n")
+    print(table(times, rss, outputs, args.size, peak))
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ from render.config.settings import (
     video_override_names,
 )
 from render.guidance.clip_spec import ClipSpec, vision_cpu_precision
+from render.guidance.compiled import compile_unavailable
 from render.models import registry
 from transforms.prompts import PromptSchedule
 
@@ -100,7 +101,7 @@ def plan_run(settings: Config, assets: Assets | None = None, *, pins: Pins | Non
     check_step_images(cfg, model.steps, _adder(issues))
     if assets is not None:
         check_frame_memory(width, height, _generator_kind(cfg, diffusion), assets.memory, str(assets.device), issues)
-        _check_half_precision(diffusion, assets, issues)
+        _check_device(diffusion, assets, issues)
     if issues:
         raise ConfigErrors(issues)
     video = None
@@ -223,8 +224,14 @@ def _frame_values(cfg: Config, n_frames: int | None, fps: float, assets: Assets 
     return {"schedules": schedules, "text_prompts": text, "image_prompts": image}
 
 
-def _check_half_precision(diffusion: DiffusionPlan | None, assets: Assets, issues: list[ConfigIssue]) -> None:
-    if diffusion is None or assets.device.type == "cuda":
+def _check_device(diffusion: DiffusionPlan | None, assets: Assets, issues: list[ConfigIssue]) -> None:
+    """What the chosen device must be able to do: fp16 only on CUDA; ``model.compile`` needs its toolchain."""
+    if diffusion is None:
+        return
+    if diffusion.model.compile and (why := compile_unavailable(assets.device)):
+        issues.append(ConfigIssue("model.compile", True, why,
+                                  "install it, or set model.compile=false (the same pictures, uncompiled)"))
+    if assets.device.type == "cuda":
         return
     for name in ("precision", "clip_precision"):
         if getattr(diffusion.model, name).value == "fp16":

@@ -204,6 +204,10 @@ class ModelConfig:
     init_scale: float = setting(1000.0, "LPIPS pull of frame 0 toward init_image")
     frames_scale: float = setting(1500.0, "LPIPS pull of later frames toward the warped previous frame")
     cutn_batches: int = setting(4, "batches of cutouts per CLIP model and step (gradients are averaged)")
+    batch_cutouts: bool = setting(False, "encode the cutn_batches batches of a CLIP model in one forward+backward "
+                                         "(fewer, larger kernels for big GPUs; cutn_batches times the CLIP activation "
+                                         "memory): the same cutouts as DD's loop, the gradient equal within float32 "
+                                         "rounding; false: DD's loop")
     skip_augs: bool = setting(False, "turn off the cutout augmentations")
     cut_overview: Optional[str] = setting(None, "whole-image views per batch over diffusion time (1000 entries, "
                                                 "noisiest first); null: the model's own, DD's [12]*400+[4]*600 or "
@@ -231,6 +235,10 @@ class ModelConfig:
                                                            "fp32), fp32, bf16, fp16 (CUDA)")
     use_checkpoint: bool = setting(True, "gradient checkpointing in the UNet (memory for speed)")
     channels_last: bool = setting(True, "channels-last memory layout for the convolutions")
+    compile: bool = setting(False, "torch.compile the networks of a guided step (UNet, secondary model, CLIP image "
+                                   "encoders) for their fixed shapes: fused kernels, fewer launches; each new frame "
+                                   "size or cutout count compiles first (minutes); needs Triton on CUDA, a C++ "
+                                   "compiler on a CPU")
     models_dir: Optional[str] = setting(None, "where weight files live (default $DISCO_ANIM_MODELS or "
                                               "~/.cache/disco-anim/models)")
     download: bool = setting(True, "download missing files of an explicitly chosen preset (when online)")

@@ -15,6 +15,7 @@ Per frame, as Disco Diffusion v5.7 does it:
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 
@@ -34,6 +35,7 @@ from render.diffusion.samplers import (
 from render.diffusion.schedule import DiffusionSchedule
 from render.generators.base import StepHook
 from render.generators.networks import Networks
+from render.guidance.compiled import compile_static
 from render.guidance.cond import ClipGuidance, GuidanceSettings, SecondaryX0, UNetX0
 from render.guidance.cutouts import dango_augmentations
 from render.guidance.targets import TargetBuilder, Targets, mix_targets
@@ -49,11 +51,20 @@ class SamplingError(UserError, RuntimeError):
     exit_code, resumable = 1, True
 
 
+def _compiled(networks: Networks) -> Networks:
+    """``model.compile``: the UNet and the secondary model through torch.compile (``ClipGuidance`` compiles the
+    CLIP image encoders it calls; the perceptors stay eager for prompts and measurements)."""
+    secondary = None if networks.secondary is None else compile_static(networks.secondary)
+    return dataclasses.replace(networks, unet=compile_static(networks.unet), secondary=secondary)
+
+
 class DiffusionGenerator:
     def __init__(self, networks: Networks, plan: RenderPlan, mode_name: str, *, progress: bool = True,
                  on_step: StepHook | None = None):
         diffusion = plan.diffusion
         model = diffusion.model
+        if model.compile:
+            networks = _compiled(networks)
         self.model, self.plan, self.diffusion, self.progress = model, plan, diffusion, progress
         self.on_step = on_step
         self.schedule = DiffusionSchedule.for_steps(model.steps)
@@ -62,7 +73,8 @@ class DiffusionGenerator:
             alphas_cumprod=self.schedule.alphas_cumprod, model_time=self.schedule.model_time,
             predict_x0=self._x0_predictor(networks), perceptors=networks.perceptors,
             settings=GuidanceSettings(model.clip_guidance_scale, model.tv_scale, model.range_scale, model.sat_scale,
-                                      model.cutn_batches, model.clamp_grad, model.clamp_max),
+                                      model.cutn_batches, model.clamp_grad, model.clamp_max,
+                                      batch_cutouts=model.batch_cutouts, compile=model.compile),
             cuts=diffusion.cuts, augment=None if model.skip_augs else dango_augmentations(mode_name),
             lpips=networks.lpips)
         self.guided = ScoreGuidance(self.denoiser, self.schedule, self.guidance)

@@ -20,7 +20,7 @@ from render.guidance.clip_spec import (  # noqa: F401
     ClipSpec,
     vision_cpu_precision,
 )
-from render.guidance.cutouts import clip_normalize
+from render.guidance.cutouts import clip_normalize, clip_stats
 from render.guidance.fast_clip import set_vision_precision
 from render.models.weights import WeightFileError, load_failure
 
@@ -43,6 +43,7 @@ class ClipPerceptor(nn.Module):
         self.tokenizer = open_clip.get_tokenizer("ViT-B-32")  # OpenAI's BPE, for every model (as DD)
         self.precision = precision
         self.image_encoder = set_vision_precision(model.visual, precision)
+        self._stats: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def device(self) -> torch.device:
@@ -50,7 +51,10 @@ class ClipPerceptor(nn.Module):
 
     def encode_image(self, images01: torch.Tensor) -> torch.Tensor:
         """Embed a batch of [0,1] images already at ``input_resolution``."""
-        return self.image_encoder(clip_normalize(images01))
+        key = (images01.device, images01.dtype)
+        if key not in self._stats:  # made once: a copy to the GPU per call would be two synchronous transfers
+            self._stats[key] = clip_stats(*key)
+        return self.image_encoder(clip_normalize(images01, self._stats[key]))
 
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> torch.Tensor:

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from render.diffusion.samplers import EpsDenoiser
@@ -26,12 +27,9 @@ from render.diffusion.secondary import alpha_sigma_to_t
 from render.guidance.clip_models import ClipPerceptor
 from render.guidance.cut_schedules import CutSchedules, schedule_index
 from render.guidance.cutouts import MakeCutoutsDango
-from render.guidance.losses import (
-    range_loss,
-    saturation_loss,
-    spherical_dist_loss,
-    tv_loss,
-)
+from render.guidance.compiled import compile_static
+from render.guidance.losses import range_loss, saturation_loss, spherical_dist_to_unit, tv_loss
+from render.guidance.lpips_loss import LpipsToImage
 from render.guidance.targets import Targets
 
 log = logging.getLogger(__name__)
@@ -47,6 +45,8 @@ class GuidanceSettings:
     cutn_batches: int = 4
     clamp_grad: bool = True
     clamp_max: float = 0.05
+    batch_cutouts: bool = False  # all cutn_batches batches of a CLIP model in one forward+backward
+    compile: bool = False  # the CLIP image encoders through torch.compile
 
 
 @dataclass
@@ -89,14 +89,23 @@ class ClipGuidance:
         self.model_time, self.predict_x0 = model_time, predict_x0
         self.perceptors, self.settings, self.cuts = list(perceptors), settings, cuts
         self.augment, self.lpips = augment, lpips
+        encoders = [p.encode_image for p in self.perceptors]
+        self.encoders = [compile_static(e) for e in encoders] if settings.compile else encoders
         self.targets: list[Targets] = []
+        self.target_units: list[torch.Tensor] = []
         self.init: torch.Tensor | None = None
         self.init_scale = 0.0
+        self.lpips_to_init: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.stats = GuidanceStats()
 
     def set_frame(self, targets: list[Targets], init: torch.Tensor | None, init_scale: float) -> None:
-        """The frame's prompt targets, and the image LPIPS pulls toward (in [-1, 1]) with its weight."""
+        """The frame's prompt targets, and the image LPIPS pulls toward (in [-1, 1]) with its weight. What stays
+        the same for the whole frame is computed here once: the unit target embeddings, the init's VGG features."""
         self.targets, self.init, self.init_scale = targets, init, float(init_scale)
+        self.target_units = [F.normalize(t.embeds[None], dim=-1) for t in targets]
+        self.lpips_to_init = None
+        if init is not None and self.init_scale and self.lpips is not None:
+            self.lpips_to_init = LpipsToImage(self.lpips, init)
         self.stats = GuidanceStats()
 
     def __call__(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -119,30 +128,39 @@ class ClipGuidance:
         return self._clamped(grad)
 
     def _clip_grad(self, x_in: torch.Tensor, k: int) -> torch.Tensor:
+        """DD's loop: per CLIP model, ``cutn_batches`` batches of cutouts, each encoded and differentiated on its
+        own (or, with ``batch_cutouts``, the same cutouts drawn in the same order and encoded in one call)."""
         overview, inner, ic_pow, ic_gray = self.cuts.at(k)
         total = torch.zeros_like(x_in)
         n_cuts, batches = overview + inner, self.settings.cutn_batches
         if n_cuts == 0 or self.settings.clip_guidance_scale == 0:
             return total
-        loss_sum = 0.0
-        for perceptor, target in zip(self.perceptors, self.targets):
+        scale, n = self.settings.clip_guidance_scale, x_in.shape[0]
+        loss_sum = torch.zeros((), dtype=torch.float64, device=x_in.device)  # read once a step: no sync per batch
+        for perceptor, encode, target, unit in zip(self.perceptors, self.encoders, self.targets, self.target_units):
             if len(target.weights) == 0:
                 continue
             make_cutouts = MakeCutoutsDango(perceptor.input_resolution, overview, inner, ic_pow, ic_gray, self.augment)
+            if self.settings.batch_cutouts:
+                cuts = torch.cat([make_cutouts(x_in.add(1).div(2)) for _ in range(batches)])
+                dists = spherical_dist_to_unit(encode(cuts)[:, None], unit)
+                losses = dists.view(batches, n_cuts, n, -1).mul(target.weights).sum(3).mean(1)
+                loss_sum = loss_sum + losses.detach().double().sum()
+                total = total + torch.autograd.grad(losses.sum() * scale, x_in)[0] / batches
+                continue
             for _ in range(batches):
-                embeds = perceptor.encode_image(make_cutouts(x_in.add(1).div(2)))
-                dists = spherical_dist_loss(embeds[:, None], target.embeds[None])
-                losses = dists.view(n_cuts, x_in.shape[0], -1).mul(target.weights).sum(2).mean(0)
-                loss_sum += float(losses.detach().sum())
-                total = total + torch.autograd.grad(losses.sum() * self.settings.clip_guidance_scale, x_in)[0] / batches
-        self.stats.clip_losses.append(loss_sum)
+                dists = spherical_dist_to_unit(encode(make_cutouts(x_in.add(1).div(2)))[:, None], unit)
+                losses = dists.view(n_cuts, n, -1).mul(target.weights).sum(2).mean(0)
+                loss_sum = loss_sum + losses.detach().sum().double()
+                total = total + torch.autograd.grad(losses.sum() * scale, x_in)[0] / batches
+        self.stats.clip_losses.append(loss_sum.item())
         return total
 
     def _regulariser_grad(self, x_in: torch.Tensor) -> torch.Tensor:
         s = self.settings
         loss = tv_loss(x_in).sum() * s.tv_scale + saturation_loss(x_in) * s.sat_scale
-        if self.init is not None and self.init_scale and self.lpips is not None:
-            loss = loss + self.lpips(x_in, self.init).sum() * self.init_scale
+        if self.lpips_to_init is not None:
+            loss = loss + self.lpips_to_init(x_in).sum() * self.init_scale
         if not loss.requires_grad:
             return torch.zeros_like(x_in)
         return torch.autograd.grad(loss, x_in)[0]

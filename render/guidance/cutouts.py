@@ -125,8 +125,14 @@ class MakeCutouts(nn.Module):
         return torch.cat(cutouts)
 
 
-def clip_normalize(x: torch.Tensor) -> torch.Tensor:
-    """CLIP's input normalisation of a [0, 1] image batch."""
-    mean = torch.tensor(CLIP_MEAN, device=x.device, dtype=x.dtype)[:, None, None]
-    std = torch.tensor(CLIP_STD, device=x.device, dtype=x.dtype)[:, None, None]
+def clip_normalize(x: torch.Tensor, stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """CLIP's input normalisation of a [0, 1] image batch; ``stats``: :func:`clip_stats` made once by the caller."""
+    mean, std = stats if stats is not None else clip_stats(x.device, x.dtype)
     return (x - mean) / std
+
+
+def clip_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP's mean and std as (3, 1, 1) tensors."""
+    mean = torch.tensor(CLIP_MEAN, device=device, dtype=dtype)[:, None, None]
+    std = torch.tensor(CLIP_STD, device=device, dtype=dtype)[:, None, None]
+    return mean, std

@@ -7,9 +7,13 @@ import torch.nn.functional as F
 
 def spherical_dist_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Squared great-circle distance between normalised embeddings: ``2 * asin(|x̂ - ŷ| / 2)**2``."""
+    return spherical_dist_to_unit(x, F.normalize(y, dim=-1))
+
+
+def spherical_dist_to_unit(x: torch.Tensor, y_unit: torch.Tensor) -> torch.Tensor:
+    """:func:`spherical_dist_loss` to targets normalised already (once per frame rather than every step)."""
     x = F.normalize(x, dim=-1)
-    y = F.normalize(y, dim=-1)
-    return (x - y).norm(dim=-1).div(2).arcsin().pow(2).mul(2)
+    return (x - y_unit).norm(dim=-1).div(2).arcsin().pow(2).mul(2)
 
 
 def tv_loss(x: torch.Tensor) -> torch.Tensor:

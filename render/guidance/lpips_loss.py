@@ -1,5 +1,6 @@
 """LPIPS (VGG) for ``init_scale``/``frames_scale``: the lpips package's network and calibrated linear layers, with
-the VGG16 trunk loaded from torchvision's ``vgg16-397923af.pth`` in the model directory (no hub download)."""
+the VGG16 trunk loaded from torchvision's ``vgg16-397923af.pth`` in the model directory (no hub download), and the
+distance to a frame's fixed image with that image's features computed once per frame."""
 from __future__ import annotations
 
 import warnings
@@ -41,3 +42,28 @@ def build_lpips(vgg_path: Path | None, device: torch.device) -> nn.Module:
         if unexpected or any(k.startswith("net.") for k in missing):
             raise ValueError(f"{vgg_path} is not torchvision's VGG16 (missing {missing}, unexpected {unexpected})")
     return model.to(device).eval().requires_grad_(False)
+
+
+class LpipsToImage:
+    """``model(x, image)`` for a fixed ``image``, bit for bit, with the image's VGG features computed once.
+
+    DD called ``lpips_model(x_in, init)`` every step, running VGG16 on the unchanging init (the previous frame, in
+    an animation) each time: a third of the LPIPS work of a step. The arithmetic below is lpips' ``LPIPS.forward``
+    (version 0.1, linear layers, spatial average) with the second image's features taken from here. They are kept
+    for the frame (about 0.5 GB in float32 at 1280x768), which every step's LPIPS forward held anyway."""
+
+    def __init__(self, model: lpips.LPIPS, image: torch.Tensor):
+        if model.version != "0.1" or not model.lpips or model.spatial:
+            raise ValueError("LpipsToImage computes LPIPS v0.1 with linear layers and a spatial average only")
+        self.model = model
+        with torch.no_grad():
+            self.features = [lpips.normalize_tensor(f) for f in model.net.forward(model.scaling_layer(image))]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        outs = model.net.forward(model.scaling_layer(x))
+        value = 0
+        for kk, (out, target) in enumerate(zip(outs, self.features)):
+            diff = (lpips.normalize_tensor(out) - target) ** 2
+            value += lpips.lpips.spatial_average(model.lins[kk](diff), keepdim=True)
+        return value
