@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from render.config.plan import RenderPlan
 from render.config.schema import Config
@@ -223,7 +224,12 @@ def load_resume(composed: DictConfig, run_dir: Path, overrides: Iterable[str]) -
     from render.run.checkpoint import Checkpoints
 
     saved = read_saved_config(run_dir)
-    effective = effective_config(composed, saved, overrides)
+    try:
+        effective = effective_config(composed, saved, overrides)
+    except OmegaConfBaseException as exc:  # a saved value of the wrong type, an unknown key
+        from render.run.run_files import saved_config_error
+
+        raise saved_config_error(run_dir, exc) from None
     saved_dict, current = OmegaConf.to_container(saved), OmegaConf.to_container(effective)
     checkpoints = Checkpoints(run_dir / STATE_DIR)
     finished = finished_state(run_dir, checkpoints)
@@ -242,10 +248,10 @@ def load_resume(composed: DictConfig, run_dir: Path, overrides: Iterable[str]) -
 
 
 def _read_record(run_dir: Path):
-    from render.run.record import RunRecord
+    from render.run.run_files import read_record
 
     path = run_dir / "run.json"
-    return RunRecord.read(path) if path.is_file() else None
+    return read_record(path) if path.is_file() else None
 
 
 def _branch_begun(record, state, saved: dict) -> bool:
