@@ -232,11 +232,11 @@ def load_resume(composed: DictConfig, run_dir: Path, overrides: Iterable[str]) -
         raise saved_config_error(run_dir, exc) from None
     saved_dict, current = OmegaConf.to_container(saved), OmegaConf.to_container(effective)
     checkpoints = Checkpoints(run_dir / STATE_DIR)
-    finished = finished_state(run_dir, checkpoints)
-    if branch_at is not None:
-        state = branch_state(checkpoints, int(branch_at), -1 if finished is None else finished.frame)
+    if branch_at is not None:  # reads only the state it starts from: the frames after it are replaced
+        state = branch_state(checkpoints, int(branch_at), finished_frame(run_dir, checkpoints))
         branch = branch_of(int(branch_at), saved_dict, current, bool(composed.get("resume_retain")))
         return effective, ResumePoint(state, saved_dict, _read_record(run_dir), branch)
+    finished = finished_state(run_dir, checkpoints)
     if finished is None:
         return effective, None
     record = _read_record(run_dir)
@@ -272,6 +272,15 @@ def finished_state(run_dir: Path, checkpoints):
         log.warning("%s: frame %d's PNG is missing; re-rendering from frame %d", run_dir, missing,
                     0 if state is None else state.frame + 1)
     return state
+
+
+def finished_frame(run_dir: Path, checkpoints) -> int:
+    """The newest frame with a state file whose PNG, and every earlier frame's, is on disk (-1: none); by name, no
+    state is read."""
+    last = checkpoints.latest_frame()
+    missing = first_missing_frame(run_dir, last)
+    kept = [f for f in checkpoints.frames() if missing is None or f < missing]
+    return kept[-1] if kept else -1
 
 
 def first_missing_frame(run_dir: Path, last: int) -> int | None:

@@ -77,6 +77,7 @@ class RunSession:
             restore_rng(self.point.state.rng)
             adopt_frame_zero(mode, self.run.frame_path(0), self.plan.width, self.plan.height)
         if self.point is not None and self.point.branch is None:
+            self.checkpoints.remove_from(self.start_frame, None)  # left by an earlier try: their frames are redone
             self.record.resumed_at.append(self.start_frame)
             log.info("resuming %s at frame %d of %d", self.run.root, self.start_frame, self.plan.n_frames)
         self.write_record()

@@ -9,14 +9,16 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 from conftest import ROOT, compose_overrides
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from render.app import render_animation
-from render.run.checkpoint import MAGIC, CheckpointError, Checkpoints
+from render.run.checkpoint import MAGIC, CheckpointError, Checkpoints, FramePngChanged
 from render.run.resume import ResumeError, load_resume, prepare_argv
 from render.run.run_files import RunFileError
 
@@ -175,3 +177,21 @@ def test_the_command_line_exits_2_naming_the_input(finished, tmp_path, case):
     assert named in result.stderr and "fix:" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "new" / "frames").exists() and not (tmp_path / "sweep" / "0").exists()
     assert (run_dir / "run.json").read_text() == '{"frames": 5'  # left as it was, for the user to restore
+
+
+@pytest.mark.parametrize("branch_at", [None, 3, 2])
+def test_a_changed_frame_png_is_named_on_resume_and_branch(run_copy, branch_at):
+    """A frame PNG edited after its state was saved: a resume from it, or a branch after it, is refused by name (its
+    state refers to the PNG); a branch at that frame renders it anew."""
+    from render.disk.images import save_png_atomic
+    from render.errors import classify
+
+    edited = np.asarray(Image.open(run_copy / "frames" / "00001.png").convert("RGB"))
+    save_png_atomic(edited, run_copy / "frames" / "00002.png")
+    if branch_at == 2:
+        _, point = resume(run_copy, "seed=4", resume_from=2)
+        assert point.state.frame == 1
+        return
+    with pytest.raises(FramePngChanged, match=r"(?s)00002\.png changed since.*fix:") as info:
+        resume(run_copy, *(("seed=4",) if branch_at else ()), resume_from=branch_at)
+    assert classify(info.value).code == 2
