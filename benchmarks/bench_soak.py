@@ -89,7 +89,8 @@ def worker(name: str, frames: int, workdir: Path) -> list[dict]:
     session.RunSession.frame_done = sampled
     song = write_song(workdir / "song.wav", frames / FPS + 1.0)
     _, overrides = RUNS[name]
-    sys.argv = ["main.py", *COMMON, *overrides, f"animation.max_frames={frames}", f"audio.path={song}",
+    sys.argv = ["main.py", f"--config-path={ROOT / 'conf'}", *COMMON, *overrides, f"animation.max_frames={frames}",
+                f"audio.path={song}",
                 f"audio.cache_dir={workdir / 'audio'}", f"hydra.run.dir={workdir / 'run'}"]
     code = run_cli(cli.main, prepare_argv)
     if code:
