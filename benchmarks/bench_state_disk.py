@@ -2,8 +2,9 @@
 
 Renders a few frames of each mode with the tiny diffusion model (random weights, 2 steps: what makes the frames does
 not change what a state holds, but the preview generator's frames equal their inits, which would let turbo's chain
-share images it does not share in a real run) and reports the bytes of ``state/`` (the state files and their image
-blobs) per frame, next to the frames' PNGs and a frame's raw 8-bit size.
+share images it does not share in a real run) and reports the bytes of ``state/`` per frame against the frames' PNGs.
+The reference, in the same run: the same states written as every run wrote them before (format 1: each image raw in
+``state/blobs/``, stored once), by a store with no frame PNGs beside it; and the time to write one state both ways.
 
     python -m benchmarks.bench_state_disk                 # 1280x768, 8 frames per mode (a few minutes)
     python -m benchmarks.bench_state_disk --frames 16 --size 640x384
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -23,6 +25,7 @@ from benchmarks.common import ROOT
 CASES = {
     "2d": ["animation=2d_zoom"],
     "2d + colour coherence": ["animation=2d_zoom", "color_coherence=lab"],
+    "3d": ["animation=3d_zoom", "depth=flat"],
     "3d + turbo (steps 3)": ["animation=3d_zoom", "depth=flat", "animation.turbo_mode=true",
                              "animation.turbo_steps=3", "animation.turbo_preroll=1"],
     "2d + seamless loop + colour coherence": ["animation=2d_zoom", "animation.loop=true", "animation.loop_frames=4",
@@ -34,9 +37,25 @@ def folder_bytes(folder: Path, pattern: str = "**/*") -> int:
     return sum(p.stat().st_size for p in folder.glob(pattern) if p.is_file())
 
 
+def rewrite(states: list, root: Path, frames: Path | None) -> float:
+    """Write ``states`` into ``root/state`` (with ``root/frames`` linked to ``frames``, or none: format 1's raw
+    blobs); the seconds per state."""
+    from render.run.checkpoint import Checkpoints
+
+    if frames is not None:
+        root.mkdir(parents=True)
+        (root / "frames").symlink_to(frames)
+    store = Checkpoints(root / "state")
+    start = time.perf_counter()
+    for state in states:
+        store.save(state)
+    return (time.perf_counter() - start) / len(states)
+
+
 def measure(case: list[str], width: int, height: int, frames: int, workdir: Path) -> dict[str, float]:
     from render.app import render_animation
     from render.config.presets import register_configs
+    from render.run.checkpoint import Checkpoints
 
     register_configs()
     GlobalHydra.instance().clear()
@@ -48,10 +67,15 @@ def measure(case: list[str], width: int, height: int, frames: int, workdir: Path
     GlobalHydra.instance().clear()
     run_dir = workdir / "run"
     render_animation(cfg, run_dir, progress=False)
-    result = {"state MB/frame": folder_bytes(run_dir / "state") / frames / 1e6,
-              "PNG MB/frame": folder_bytes(run_dir / "frames", "*.png") / frames / 1e6,
-              "raw frame MB": width * height * 3 / 1e6}
-    shutil.rmtree(run_dir)
+    states = [Checkpoints.read(p) for p in Checkpoints(run_dir / "state").files()]
+    old_seconds = rewrite(states, workdir / "format1", None)
+    new_seconds = rewrite(states, workdir / "format2", run_dir / "frames")
+    png = folder_bytes(run_dir / "frames", "*.png") / frames
+    result = {"state": folder_bytes(run_dir / "state") / frames, "png": png,
+              "format 1": folder_bytes(workdir / "format1" / "state") / frames,
+              "write s": new_seconds, "format 1 write s": old_seconds}
+    for folder in ("run", "format1", "format2"):
+        shutil.rmtree(workdir / folder)
     return result
 
 
@@ -62,12 +86,14 @@ def main() -> None:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     print(f"| mode ({width}x{height}, {args.frames} frames) | state/ MB per frame | frames/ PNG MB per frame "
-          f"| raw 8-bit frame MB |")
-    print("|---|---|---|---|")
+          f"| state / PNG | format 1 MB per frame | format 1 / PNG | ms to write a state (format 1) |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, case in CASES.items():
             r = measure(case, width, height, args.frames, Path(tmp))
-            print(f"| {name} | {r['state MB/frame']:.2f} | {r['PNG MB/frame']:.2f} | {r['raw frame MB']:.2f} |")
+            print(f"| {name} | {r['state'] / 1e6:.3f} | {r['png'] / 1e6:.2f} | {r['state'] / r['png']:.1%} | "
+                  f"{r['format 1'] / 1e6:.2f} | {r['format 1'] / r['png']:.0%} | {r['write s'] * 1e3:.0f} "
+                  f"({r['format 1 write s'] * 1e3:.0f}) |", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ error with exit status 2 and no traceback; anything else is a bug, reported with
 "please report"."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import sys
@@ -61,7 +62,10 @@ def _hydra_message(exc: HydraException) -> str:
     override."""
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
-        key = str(cause.full_key)
+        key, schema = str(cause.full_key), getattr(cause, "object_type", None)
+        if key.startswith("hydra.") and dataclasses.is_dataclass(schema):  # a launcher's (or Hydra's) own settings
+            known = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))
+            return f"{key}: unknown setting\n    fix: known in {key.rpartition('.')[0]}: {known}"
         return f"{key}: unknown setting\n    fix: {unknown_key_hint(key)} (see README 'Settings')"
     detail = f"\n{cause}" if isinstance(cause, OmegaConfBaseException) else ""
     return f"{str(exc).strip()}{detail}\n    fix: check the command line (python main.py --help lists the presets)"

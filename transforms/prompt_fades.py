@@ -19,7 +19,7 @@ from typing import Mapping
 import numpy as np
 
 from transforms.interpolation import blend_weights
-from transforms.keyframes import ScheduleError, resolve_key
+from transforms.keyframes import MAX_KEY, ScheduleError, resolve_key
 
 FADE_CURVES = ("linear", "ease_in", "ease_out", "ease_in_out")
 _FADE_WORD = re.compile(r"\bfade\b")
@@ -45,7 +45,17 @@ def split_fade(label: str) -> tuple[str, str | None, str | None]:
 
 def fade_length(span: object, start: float, env: Mapping) -> float:
     """A span in frames from a key at frame ``start``: ``24`` frames, ``2s`` seconds (times ``fps``) or ``4b`` beats
-    of the song (to where its beat clock ``b`` is 4 beats past the key's)."""
+    of the song (to where its beat clock ``b`` is 4 beats past the key's); at most :data:`MAX_KEY` frames."""
+    try:
+        length = _span_frames(span, start, env)
+    except OverflowError:  # an integer span with more digits than a float holds
+        length = float("inf")
+    if not (np.isfinite(length) and length <= MAX_KEY):
+        raise ScheduleError(f"a fade span is at most {MAX_KEY:g} frames (of seconds or beats as long)", text=str(span))
+    return length
+
+
+def _span_frames(span: object, start: float, env: Mapping) -> float:
     text = str(span).strip()
     if isinstance(span, (int, float)) and not isinstance(span, bool):
         text = repr(float(span)) if span >= 0 else text

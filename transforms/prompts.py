@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from transforms.keyframes import ScheduleError, resolve_key
+from transforms.keyframes import MAX_VALUE, ScheduleError, resolve_key
 from transforms.prompt_fades import FADE_CURVES, fade_length, fade_weights, split_fade
 
 WEIGHT_SUM_EPSILON = 1e-3
@@ -41,8 +41,9 @@ def parse_prompt(prompt: str) -> Prompt:
         weight = float(tail)
     except ValueError:
         return Prompt(prompt.strip(), 1.0)
-    if not np.isfinite(weight):
-        raise ScheduleError(f"prompt weight must be a finite number, got {tail.strip()!r}", text=prompt)
+    if not (np.isfinite(weight) and abs(weight) <= MAX_VALUE):  # beyond, the weights' sum overflows
+        raise ScheduleError(f"prompt weight must be a finite number within ±{MAX_VALUE:g}, got {tail.strip()!r}",
+                            text=prompt)
     return Prompt(head.strip(), weight)
 
 

@@ -215,6 +215,10 @@ def _cut_schedules(model: ModelConfig, issues: list[ConfigIssue]) -> CutSchedule
         except CutScheduleError as exc:
             issues.append(ConfigIssue(f"model.{name}", getattr(model, name), str(exc),
                                       'write DD\'s list arithmetic with 1000 entries, e.g. "[12]*400+[4]*600"'))
+            continue
+        if name == "cut_icgray_p" and parsed[name].max() > 1:
+            issues.append(ConfigIssue("model.cut_icgray_p", model.cut_icgray_p, "each entry is a share of the inner "
+                                      "crops, 0 to 1", 'e.g. DD\'s "[0.2]*400+[0]*600"'))
     if len(parsed) < 4:
         return None
     return CutSchedules(parsed["cut_overview"], parsed["cut_innercut"], parsed["cut_ic_pow"], parsed["cut_icgray_p"])

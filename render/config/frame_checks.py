@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from render.config.limits import MAX_STEPS
 from render.config.schema import Config
 
 Add = Callable[[str, Any, str, str], None]
@@ -16,17 +17,17 @@ def _whole(value: Any) -> int | None:
         return None
     try:
         return int(value) if float(value) == int(float(value)) else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # junk, NaN, infinity, more digits than a float holds
         return None
 
 
 def check_step_images(cfg: Config, steps: int, add: Add) -> None:
     """``progress_every`` a non-negative whole number; ``intermediate_saves`` a count or a list of steps below
-    ``steps`` (the model's steps: a frame never runs more)."""
+    ``steps`` (the model's steps: a frame never runs more); neither beyond :data:`MAX_STEPS`."""
     out = cfg.output
     every = _whole(out.progress_every)
-    if every is None or every < 0:
-        add("output.progress_every", out.progress_every, "must be a whole number of sampler steps, 0 or more",
+    if every is None or not 0 <= every <= MAX_STEPS:
+        add("output.progress_every", out.progress_every, f"must be a whole number of sampler steps, 0 to {MAX_STEPS}",
             "use e.g. output.progress_every=10 (DD's display_rate is 20), or 0 for no progress.png")
     spec = out.intermediate_saves
     if isinstance(spec, (list, tuple)) or hasattr(spec, "__iter__") and not isinstance(spec, str):
@@ -38,8 +39,9 @@ def check_step_images(cfg: Config, steps: int, add: Add) -> None:
                 "list steps a frame reaches, e.g. output.intermediate_saves=[10,50]")
         return
     count = _whole(spec)
-    if count is None or count < 0:
-        add("output.intermediate_saves", spec, "must be a count of evenly spaced saves (0 or more) or a list of steps",
+    if count is None or not 0 <= count <= MAX_STEPS:
+        add("output.intermediate_saves", spec, f"must be a count of evenly spaced saves (0 to {MAX_STEPS}) or a list "
+            "of steps",
             "use e.g. output.intermediate_saves=4 or output.intermediate_saves=[10,50]")
 
 

@@ -19,6 +19,7 @@ from render.config.assets import (
     resolve_assets,
 )
 from render.config.camera_path import check_camera_path, with_camera_path
+from render.config.custom_model import check_custom
 from render.config.depth_plan import DepthPlan, plan_depth
 from render.config.diffusion_plan import TINY, DiffusionPlan, plan_diffusion
 from render.config.flow_plan import FlowPlan, plan_flow
@@ -94,6 +95,8 @@ def plan_run(settings: Config, assets: Assets | None = None, *, pins: Pins | Non
     model = diffusion.model if diffusion is not None else with_model_defaults(cfg.model)
     width, height = checks.frame_size(cfg, pins.size or model.width_height, issues)
     check_frame_sides(width, height, issues)
+    if cfg.generator.value == "diffusion":
+        check_custom(model, width, height, _adder(issues))
     stills = checks.check_batches(cfg, max_frames, issues)
     n_frames = _frame_count(cfg, max_frames, stills, assets)
     n_frames = check_frame_count(n_frames, "animation.max_frames", issues) if n_frames is not None else None

@@ -31,6 +31,7 @@ from render.diffusion.lean_ops import (
     upsample_conv,
     zero_module,
 )
+from render.diffusion.unet_levels import DEFAULT_CHANNEL_MULT, NORM_GROUPS, int_tuple
 from render.models.weights import check_state_dict, load_weights
 from render.user_error import UserError
 
@@ -38,21 +39,6 @@ __all__ = ["UNetConfig", "UNET_CONFIGS", "UNetModel", "UNetStateDictError", "loa
            "state_dict_mismatch", "timestep_embedding", "PRECISIONS"]
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-_DEFAULT_CHANNEL_MULT = {
-    512: (0.5, 1, 1, 2, 2, 4, 4),
-    256: (1, 1, 2, 2, 4, 4),
-    128: (1, 1, 2, 3, 4),
-    64: (1, 2, 3, 4),
-}
-
-
-def _int_tuple(value, cast=int) -> tuple:
-    if isinstance(value, str):
-        return tuple(cast(v) for v in value.split(",") if v.strip())
-    if isinstance(value, (int, float)):
-        return (cast(value),)
-    return tuple(cast(v) if isinstance(v, str) else v for v in value)
 
 
 @dataclass(frozen=True)
@@ -80,13 +66,13 @@ class UNetConfig:
     in_channels: int = field(default=3, repr=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "attention_resolutions", _int_tuple(self.attention_resolutions))
+        object.__setattr__(self, "attention_resolutions", int_tuple(self.attention_resolutions))
         if self.channel_mult is None or self.channel_mult == "":
-            if self.image_size not in _DEFAULT_CHANNEL_MULT:
+            if self.image_size not in DEFAULT_CHANNEL_MULT:
                 raise ValueError(f"UNetConfig: no default channel_mult for image_size={self.image_size}; give one")
-            object.__setattr__(self, "channel_mult", _DEFAULT_CHANNEL_MULT[self.image_size])
+            object.__setattr__(self, "channel_mult", DEFAULT_CHANNEL_MULT[self.image_size])
         else:
-            object.__setattr__(self, "channel_mult", _int_tuple(self.channel_mult))
+            object.__setattr__(self, "channel_mult", int_tuple(self.channel_mult))
 
     @property
     def out_channels(self) -> int:
@@ -160,14 +146,15 @@ class ResBlock(nn.Module):
         super().__init__()
         out = out_channels or channels
         self.use_scale_shift_norm, self.use_checkpoint, self.updown = use_scale_shift_norm, use_checkpoint, up or down
-        self.in_layers = nn.Sequential(nn.GroupNorm(32, channels), nn.SiLU(), nn.Conv2d(channels, out, 3, padding=1))
+        self.in_layers = nn.Sequential(nn.GroupNorm(NORM_GROUPS, channels), nn.SiLU(),
+                                       nn.Conv2d(channels, out, 3, padding=1))
         if up or down:
             resample = Upsample if up else Downsample
             self.h_upd, self.x_upd = resample(channels, False), resample(channels, False)
         else:
             self.h_upd = self.x_upd = nn.Identity()
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, 2 * out if use_scale_shift_norm else out))
-        self.out_layers = nn.Sequential(nn.GroupNorm(32, out), nn.SiLU(), nn.Dropout(dropout),
+        self.out_layers = nn.Sequential(nn.GroupNorm(NORM_GROUPS, out), nn.SiLU(), nn.Dropout(dropout),
                                         zero_module(nn.Conv2d(out, out, 3, padding=1)))
         self.skip_connection = nn.Identity() if out == channels else nn.Conv2d(channels, out, 1)
 
@@ -239,7 +226,7 @@ class AttentionBlock(nn.Module):
                 raise ValueError(f"channels {channels} not divisible by num_head_channels {num_head_channels}")
             num_heads = channels // num_head_channels
         self.channels, self.num_heads, self.use_checkpoint = channels, num_heads, use_checkpoint
-        self.norm = nn.GroupNorm(32, channels)
+        self.norm = nn.GroupNorm(NORM_GROUPS, channels)
         self.qkv = nn.Conv1d(channels, 3 * channels, 1)
         self.attention = QKVAttention(num_heads, legacy=not use_new_attention_order)
         self.proj_out = zero_module(nn.Conv1d(channels, channels, 1))
@@ -293,7 +280,7 @@ class UNetModel(nn.Module):
         self.middle_block = TimestepEmbedSequential(
             self._res(ch), self._attn(ch, config.num_heads), self._res(ch))
         ch = self._build_output_blocks(chans, ch, ds)
-        self.out = nn.Sequential(nn.GroupNorm(32, ch), nn.SiLU(),
+        self.out = nn.Sequential(nn.GroupNorm(NORM_GROUPS, ch), nn.SiLU(),
                                  zero_module(nn.Conv2d(ch, config.out_channels, 3, padding=1)))
         for torso in (self.input_blocks, self.middle_block, self.output_blocks):
             for m in torso.modules():

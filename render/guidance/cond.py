@@ -25,9 +25,9 @@ from render.diffusion.samplers import EpsDenoiser
 from render.diffusion.schedule import DiffusionSchedule
 from render.diffusion.secondary import alpha_sigma_to_t
 from render.guidance.clip_models import ClipPerceptor
+from render.guidance.compiled import compile_static
 from render.guidance.cut_schedules import CutSchedules, schedule_index
 from render.guidance.cutouts import MakeCutoutsDango
-from render.guidance.compiled import compile_static
 from render.guidance.losses import range_loss, saturation_loss, spherical_dist_to_unit, tv_loss
 from render.guidance.lpips_loss import LpipsToImage
 from render.guidance.targets import Targets

@@ -24,6 +24,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from render.config.issues import ConfigErrors
+from render.config.launcher_checks import check_launcher
 from render.disk.atomic import atomic_open
 from render.output.gallery import write_gallery
 from render.output.sweep_jobs import (
@@ -195,6 +197,11 @@ class SweepSummary(Callback):
         self._pending: Callable[[], None] | None = None  # the exit hook, while a multirun is under way
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_launcher(config.hydra.get("launcher"))
+        except ConfigErrors as exc:  # Hydra turns a callback's exception into a warning and launches anyway
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
         sweep_dir = Path(str(config.hydra.sweep.dir))  # resolved now: ${now:...} is cached for the whole sweep
         self._pending = lambda: self._write(sweep_dir)
         atexit.register(self._pending)

@@ -6,9 +6,12 @@ a hash of the output-relevant config. The file is a magic line, the sha256 of th
 (``torch.save`` of tensors and plain values only, so it loads with ``weights_only=True``), written atomically.
 
 Every frame's state is kept (``output.keep_states`` may keep only the newest N), so a run can be branched at any
-frame. The mode's images (uint8 frames) go to ``state/blobs/<sha256>.u8`` once and the state names them: frame 0's
-colour-coherence sample or a loop's first frame is stored once, not in every state. A corrupt or truncated newest
-state is detected by its checksum (a blob by its name) and the one before it is used.
+frame; so it must take little disk (render/run/state_images.py): an image of the mode that is a frame on disk (the
+frame itself, a wrapper's frame 0) is a reference to its PNG, verified by the sha256 of its pixels when read (a PNG
+changed since is named, never used); turbo's chain images are PNGs of their difference from the frame. An image with
+no frame PNG beside it goes to ``state/blobs/<sha256>.u8`` once, as every state of earlier versions (format 1) did;
+those still load. A corrupt or truncated newest state (a blob by its name, a state whose frame PNG is gone) is
+detected and the one before it is used.
 """
 from __future__ import annotations
 
@@ -26,10 +29,22 @@ import numpy as np
 import torch
 
 from render.disk.atomic import atomic_open
+from render.run.run_dir import FRAMES_DIR
+from render.run.state_images import (
+    FRAME_KEY,
+    FrameChanged,
+    FrameFolder,
+    FrameMissing,
+    decode,
+    encode,
+    is_frame_image,
+    referenced_frames,
+)
 from render.user_error import UserError
 
 log = logging.getLogger(__name__)
-MAGIC = b"DISCO-ANIM-STATE 1\n"
+MAGIC = b"DISCO-ANIM-STATE 2\n"  # 2: images may refer to frames/ (state_images.py)
+READABLE = (b"DISCO-ANIM-STATE 1\n", MAGIC)
 BLOB_MAGIC = b"DISCO-ANIM-BLOB 1 "
 BLOB_KEY = "__blob__"
 BLOB_MIN_BYTES = 1 << 16  # smaller tensors (the RNG states) stay inside the state file
@@ -38,6 +53,14 @@ BLOBS = "blobs"
 
 class CheckpointError(UserError, RuntimeError):
     pass
+
+
+class FramePngMissing(CheckpointError):
+    """A frame PNG a state refers to is gone: that state cannot be used (the frame is rendered again)."""
+
+
+class FramePngChanged(CheckpointError):
+    """A frame PNG a state refers to no longer holds the pixels it had: never used, never skipped silently."""
 
 
 @dataclass
@@ -80,12 +103,13 @@ class Checkpoints:
     def __init__(self, folder: Path, keep: int | None = None):
         self.folder = Path(folder)
         self.keep = keep
+        self._frames = FrameFolder(self.folder.parent / FRAMES_DIR)
 
     def path(self, frame: int) -> Path:
         return self.folder / f"{frame:05d}.state"
 
     def save(self, state: FrameState) -> Path:
-        values = dict(state.__dict__, mode=self._store_blobs(state.mode))
+        values = dict(state.__dict__, mode=self._store_images(state.mode, state.frame))
         payload = io.BytesIO()
         torch.save(values, payload)
         data = payload.getvalue()
@@ -98,12 +122,20 @@ class Checkpoints:
             self.collect_blobs()
         return path
 
-    def _store_blobs(self, node: Any) -> Any:
-        """``node`` with every large uint8 tensor written to ``blobs/`` (once per content) and named instead."""
+    def _store_images(self, node: Any, frame: int) -> Any:
+        """``node`` with every image of the mode stored as cheaply as it can be (see the module's docstring)."""
         if isinstance(node, dict):
-            return {k: self._store_blobs(v) for k, v in node.items()}
-        if not (isinstance(node, torch.Tensor) and node.dtype == torch.uint8 and node.numel() >= BLOB_MIN_BYTES):
-            return node
+            return {k: self._store_images(v, frame) for k, v in node.items()}
+        if is_frame_image(node):
+            stored = encode(node, frame, self._frames)
+            if stored is not None:
+                return stored
+        if isinstance(node, torch.Tensor) and node.dtype == torch.uint8 and node.numel() >= BLOB_MIN_BYTES:
+            return {BLOB_KEY: self._store_blob(node)}
+        return node
+
+    def _store_blob(self, node: torch.Tensor) -> str:
+        """Write a raw image to ``blobs/`` once per content; its name."""
         data = node.contiguous().cpu().numpy().tobytes()
         shape = ",".join(map(str, node.shape)).encode()
         name = hashlib.sha256(shape + b"\n" + data).hexdigest()
@@ -111,7 +143,7 @@ class Checkpoints:
         if not path.is_file():
             with atomic_open(path) as fh:
                 fh.write(BLOB_MAGIC + shape + b"\n" + data)
-        return {BLOB_KEY: name}
+        return name
 
     def latest_frame(self) -> int:
         """The frame of the newest state file by name (not read), -1 when there is none."""
@@ -130,7 +162,7 @@ class Checkpoints:
     def latest(self, before: int | None = None) -> FrameState | None:
         """The newest intact state (of a frame before ``before``, when given); a corrupt newer file is reported and
         skipped. None when there is none."""
-        problems = []
+        problems, gone = [], []
         files = self.files()
         if before is not None:
             files = [p for p in files if int(p.stem) < before]
@@ -139,18 +171,22 @@ class Checkpoints:
         for path in reversed(files):
             try:
                 return self.read(path)
+            except FramePngChanged:
+                raise
             except CheckpointError as exc:
-                problems.append(str(exc))
+                (gone if isinstance(exc, FramePngMissing) else problems).append(str(exc))
                 log.warning("%s; trying the one before", exc)
         if problems:
-            raise CheckpointError("no intact state file in " + str(self.folder) + ":\n  " + "\n  ".join(problems))
-        return None
+            listed = "\n  ".join(problems + gone)
+            raise CheckpointError(f"no intact state file in {self.folder}:\n  {listed}")
+        return None  # none, or every one refers to a frame PNG that is gone: those frames are rendered again
 
     @staticmethod
     def read(path: Path) -> FrameState:
-        values = _read_payload(Path(path))
+        path = Path(path)
+        values = _read_payload(path)
         try:
-            values["mode"] = _load_blobs(values["mode"], Path(path).parent / BLOBS)
+            values["mode"] = _load_images(values["mode"], path, FrameFolder(path.parent.parent / FRAMES_DIR))
             return FrameState(**values)
         except CheckpointError:
             raise
@@ -160,6 +196,10 @@ class Checkpoints:
     def blobs_of(self, path: Path) -> set[str]:
         """The blob names a state file refers to (its payload only; the blobs are not read)."""
         return set(_blob_names(_read_payload(path).get("mode", {})))
+
+    def frames_of(self, path: Path) -> set[int]:
+        """The frames whose PNGs a state file's images refer to (its payload only; the PNGs are not read)."""
+        return referenced_frames(_read_payload(path).get("mode", {}))
 
     def collect_blobs(self) -> None:
         """Delete the blobs no state refers to (an unreadable state keeps every blob)."""
@@ -192,15 +232,17 @@ class Checkpoints:
                 shutil.move(str(path), destination / path.name)
             else:
                 path.unlink()
-        self.collect_blobs()
+        if moved:
+            self.collect_blobs()
         return [int(p.stem) for p in moved]
 
 
 def _read_payload(path: Path) -> dict[str, Any]:
     raw = path.read_bytes()
-    if not raw.startswith(MAGIC):
+    magic = next((m for m in READABLE if raw.startswith(m)), None)
+    if magic is None:
         raise CheckpointError(f"{path} is not a state file (or is truncated)")
-    digest, _, data = raw[len(MAGIC):].partition(b"\n")
+    digest, _, data = raw[len(magic):].partition(b"\n")
     if hashlib.sha256(data).hexdigest().encode() != digest:
         raise CheckpointError(f"{path} is corrupt or truncated (checksum mismatch)")
     try:
@@ -217,19 +259,38 @@ def _blob_names(node: Any) -> list[str]:
     return []
 
 
-def _load_blobs(node: Any, folder: Path) -> Any:
+def _load_images(node: Any, state: Path, frames: FrameFolder) -> Any:
+    """``node`` with every stored image of a state restored: from the frame PNGs it refers to, or its blob."""
     if not isinstance(node, dict):
         return node
-    if BLOB_KEY not in node:
-        return {k: _load_blobs(v, folder) for k, v in node.items()}
-    path = folder / f"{node[BLOB_KEY]}.u8"
+    if FRAME_KEY in node:
+        return _frame_image(node, state, frames)
+    if BLOB_KEY in node:
+        return _load_blob(state.parent / BLOBS / f"{node[BLOB_KEY]}.u8", node[BLOB_KEY])
+    return {k: _load_images(v, state, frames) for k, v in node.items()}
+
+
+def _frame_image(node: dict, state: Path, frames: FrameFolder):
+    try:
+        return decode(node, frames)
+    except FrameMissing as exc:
+        raise FramePngMissing(f"{exc.path}, the frame {state.name} refers to, is missing") from None
+    except FrameChanged as exc:
+        frame = int(node[FRAME_KEY])
+        raise FramePngChanged(f"{exc.path} changed since {state} was saved ({exc.problem}), so the run cannot "
+                              f"continue exactly from it\n    fix: restore the PNG; or delete it, and it is rendered "
+                              f"again (with every frame after it); or branch before it: resume_from={frame}"
+                              ) from None
+
+
+def _load_blob(path: Path, name: str):
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{path}, an image of the state, is missing") from None
     header, _, data = raw.partition(b"\n")
     if not header.startswith(BLOB_MAGIC) or hashlib.sha256(header[len(BLOB_MAGIC):] + b"\n" + data).hexdigest() \
-            != node[BLOB_KEY]:
+            != name:
         raise CheckpointError(f"{path} is corrupt or truncated (checksum mismatch)")
     shape = tuple(int(n) for n in header[len(BLOB_MAGIC):].split(b","))
     return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape(shape)

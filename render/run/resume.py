@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from render.config.pins import PINS_FILE, pins_from_segment, read_pins
 from render.config.plan import RenderPlan
@@ -235,15 +236,20 @@ def load_resume(composed: DictConfig, run_dir: Path, overrides: Iterable[str]) -
     saved, migrated = migrate_config(raw, run_dir / "config.yaml")
     for line in migrated:
         log.info("%s: migrated to %s", run_dir, line)
-    effective = effective_config(composed, saved, overrides)
+    try:
+        effective = effective_config(composed, saved, overrides)
+    except OmegaConfBaseException as exc:  # a saved value of the wrong type, an unknown key
+        from render.run.run_files import saved_config_error
+
+        raise saved_config_error(run_dir, exc) from None
     saved_dict, current = OmegaConf.to_container(saved), OmegaConf.to_container(effective)
     checkpoints = Checkpoints(run_dir / STATE_DIR)
-    finished = finished_state(run_dir, checkpoints)
     pins = _pins(run_dir, saved_dict, config_hash(OmegaConf.to_container(raw)))
-    if branch_at is not None:
-        state = branch_state(checkpoints, int(branch_at), -1 if finished is None else finished.frame)
+    if branch_at is not None:  # reads only the state it starts from: the frames after it are replaced
+        state = branch_state(checkpoints, int(branch_at), finished_frame(run_dir, checkpoints))
         branch = branch_of(int(branch_at), saved_dict, current, bool(composed.get("resume_retain")))
         return effective, ResumePoint(state, saved_dict, _read_record(run_dir), branch, pins)
+    finished = finished_state(run_dir, checkpoints)
     if finished is None:
         return effective, None
     record = _read_record(run_dir)
@@ -280,10 +286,10 @@ def _frame_size(run_dir: Path) -> tuple[int, int] | None:
 
 
 def _read_record(run_dir: Path):
-    from render.run.record import RunRecord
+    from render.run.run_files import read_record
 
     path = run_dir / "run.json"
-    return RunRecord.read(path) if path.is_file() else None
+    return read_record(path) if path.is_file() else None
 
 
 def _branch_begun(record, state, saved: dict) -> bool:
@@ -304,6 +310,15 @@ def finished_state(run_dir: Path, checkpoints):
         log.warning("%s: frame %d's PNG is missing; re-rendering from frame %d", run_dir, missing,
                     0 if state is None else state.frame + 1)
     return state
+
+
+def finished_frame(run_dir: Path, checkpoints) -> int:
+    """The newest frame with a state file whose PNG, and every earlier frame's, is on disk (-1: none); by name, no
+    state is read."""
+    last = checkpoints.latest_frame()
+    missing = first_missing_frame(run_dir, last)
+    kept = [f for f in checkpoints.frames() if missing is None or f < missing]
+    return kept[-1] if kept else -1
 
 
 def first_missing_frame(run_dir: Path, last: int) -> int | None:

@@ -12,6 +12,8 @@ from render.disk.atomic import atomic_open
 from render.disk.images import save_png_atomic
 from render.user_error import UserError
 
+FRAMES_DIR = "frames"
+
 
 class RunDir:
     """Paths inside one run's directory, and atomic writes into it."""
@@ -19,7 +21,7 @@ class RunDir:
     def __init__(self, root: Path, batch_name: str):
         self.root = Path(root)
         self.batch_name = batch_name
-        self.frames_dir = self.root / "frames"
+        self.frames_dir = self.root / FRAMES_DIR
         self.video_path = self.root / f"{batch_name}.mp4"
         self.config_path = self.root / "config.yaml"
         self.schedules_plot = self.root / "schedules.png"

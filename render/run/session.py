@@ -96,6 +96,7 @@ class RunSession:
                                 {name: choice.as_dict() for name, choice in self.plan.precisions.items()},
                                 list(self.plan.warnings))
         if self.point is not None and branch is None:
+            self.checkpoints.remove_from(self.start_frame, None)  # left by an earlier try: their frames are redone
             self.record.resumed_at.append(self.start_frame)
             log.info("resuming %s at frame %d of %d", self.run.root, self.start_frame, self.plan.n_frames)
         self.write_record()

@@ -137,17 +137,19 @@ def test_keep_states_limits_the_branch_points(compose_config, tmp_path):
         branch(compose_config, tmp_path, "resume_from=2")
 
 
-def test_states_store_each_image_once(compose_config, tmp_path):
-    """Colour coherence keeps frame 0's sample in every state: one blob for it, one per frame for the previous."""
+def test_states_refer_to_the_frames_they_hold(compose_config, tmp_path):
+    """Colour coherence keeps frame 0's sample in every state: each state refers to frame 0's PNG for it and to its
+    own frame's PNG for the previous frame, and stores no image."""
     run(compose_config, tmp_path, "animation=2d_zoom", "width=256", "height=256", "seed=5", "output=png",
         "output.previews=false", "animation.max_frames=4", "generator=preview", "color_coherence=lab")
-    blobs = sorted((tmp_path / "state" / "blobs").glob("*.u8"))
-    states = [Checkpoints.read(p) for p in Checkpoints(tmp_path / "state").files()]
+    store = Checkpoints(tmp_path / "state")
+    states = [Checkpoints.read(p) for p in store.files()]
     assert len(states) == 4 and all(torch.equal(s.mode["color_coherence_sample"], states[0].mode[
         "color_coherence_sample"]) for s in states)
     assert torch.equal(states[0].mode["color_coherence_sample"], states[0].mode["previous"])  # frame 0, once
-    assert len(blobs) == len({hashlib.sha256(s.mode["previous"].numpy().tobytes()).hexdigest() for s in states}) == 4
-    assert all(p.stat().st_size < 256 * 256 * 3 / 8 for p in Checkpoints(tmp_path / "state").files())  # no image
+    assert [store.frames_of(p) for p in store.files()] == [{0}, {0, 1}, {0, 2}, {0, 3}]
+    assert not list((tmp_path / "state").rglob("*.u8"))
+    assert all(p.stat().st_size < 256 * 256 * 3 / 8 for p in store.files())  # no image
 
 
 def test_colour_coherence_turned_on_at_a_branch_matches_to_frame_0(compose_config, tmp_path):
