@@ -12,10 +12,9 @@ PACKAGES = ("render", "depth", "flow", "audio", "transforms", "benchmarks")
 # error, is first: every room raises them) (render/app.py, render/builders.py and
 # render/errors.py, the recipe, what it builds and how its failures are reported, may import any room; the studio,
 # a server on top of the whole renderer, comes after them).
-ROOM_ORDER = ("render.user_error", "render.disk", "render.models", "transforms", "audio", "depth", "flow", "render.diffusion",
-              "render.guidance", "render.config", "render.modes", "render.generators", "render.run", "render.output",
-              "render.interop",
-              "render", "render.studio", "benchmarks")
+ROOM_ORDER = ("render.user_error", "render.disk", "render.models", "transforms", "audio", "depth", "flow",
+              "render.diffusion", "render.guidance", "render.config", "render.modes", "render.generators", "render.run",
+              "render.output", "render.interop", "render", "main", "render.studio", "benchmarks")
 
 
 def project_modules() -> dict[str, Path]:
