@@ -169,6 +169,10 @@ def _finish(settings, plan: RenderPlan, run, parts, networks, session, frames: l
             session.record.metrics = measure_run(plan, run, perceptors, loop=settings.animation.loop)
         except Exception:  # noqa: BLE001
             log.exception("measuring the run's quality failed; its frames and video are complete")
+    if parts.depth_flicker is not None:  # the depth flicker the 3D mode measured while rendering
+        from render.output.quality import depth_metrics
+
+        session.record.metrics.update(depth_metrics(parts.depth_flicker()))
     session.finish("completed")
     return RunResult(run_dir=run.root, frames=frames, video=video)
 

@@ -83,6 +83,7 @@ def commit(aside: SetAside, checkpoints: Checkpoints) -> Path | None:
 def _finish(aside: SetAside, checkpoints: Checkpoints) -> Path | None:
     if not aside.retain:
         shutil.rmtree(aside.destination, ignore_errors=True)
+        _remove_if_empty(aside.root / RETAINED)
     checkpoints.collect_blobs()
     aside.journal.unlink(missing_ok=True)
     return aside.destination if aside.retain else None
@@ -113,8 +114,16 @@ def recover(root: Path) -> str | None:
             with atomic_open(root / name) as fh:
                 fh.write((aside.destination / name).read_bytes())
     shutil.rmtree(aside.destination, ignore_errors=True)
+    _remove_if_empty(root / RETAINED)
     path.unlink(missing_ok=True)
     return "undid the branch that stopped part way: the run is as it was before it"
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # absent, or it keeps earlier branches' frames
+        pass
 
 
 def _write_journal(aside: SetAside, status: str, moves: list[tuple[Path, Path]]) -> None:

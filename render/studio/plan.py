@@ -35,14 +35,14 @@ def resolved_plan(settings: Config, draft: RenderPlan) -> tuple[RenderPlan, list
     """The plan with the song, the source video and the camera resolved as the run resolves them."""
     issues: list[ConfigIssue] = []
     device = resolve_device(settings, issues)
-    video = probe_source_video(settings, issues)
+    video, video_sha256 = probe_source_video(settings, issues)
     audio = analyse_song(settings, video, issues) if not issues else None
     camera = load_camera(settings, issues)
     hub, clip_cpu = resolve_clips(draft.diffusion.model, issues) if draft.diffusion is not None else (None, {})
     if issues:
         raise JobRefused([i.as_dict() for i in issues])
     assets = Assets(device=device, hardware=probe(device), seed=draft.seed, memory=memory_bytes(device), audio=audio,
-                    video=video, camera_path=camera, clip_cpu_precision=clip_cpu,
+                    video=video, video_sha256=video_sha256, camera_path=camera, clip_cpu_precision=clip_cpu,
                     **({"hub": hub} if hub is not None else {}))
     try:
         plan = plan_run(settings, assets)

@@ -231,9 +231,10 @@ def test_stabilizing_lowers_the_measured_depth_flicker(tmp_path):
 def test_run_json_has_the_depth_flicker_and_the_strength_is_checked(compose_config, tmp_path):
     import json
 
-    from render.config.validate import ConfigErrors, check_inputs, to_settings
-
     from render.app import render_animation
+    from render.config.issues import ConfigErrors
+    from render.config.planner import plan_run
+    from render.config.settings import to_settings
 
     common = ["animation=3d_zoom", "depth=tiny", "generator=preview", "width=128", "height=64", "seed=5",
               "animation.max_frames=4", "output.preset=ultrafast", "output.video=false", "output.previews=false"]
@@ -243,4 +244,4 @@ def test_run_json_has_the_depth_flicker_and_the_strength_is_checked(compose_conf
     assert metrics["depth_flicker"] >= 0 and metrics["depth_flicker_p95"] >= metrics["depth_flicker"]
     assert "flicker" not in metrics  # previews skip the image measures; the depth measure costs nothing more
     with pytest.raises(ConfigErrors, match="depth.stabilize_strength"):
-        check_inputs(to_settings(compose_config(*common, "depth.stabilize_strength=1.5")))
+        plan_run(to_settings(compose_config(*common, "depth.stabilize_strength=1.5")))
