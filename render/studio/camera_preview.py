@@ -31,8 +31,8 @@ _DRAWING = threading.Lock()
 
 
 def preview_size(plan: RenderPlan, width: int) -> tuple[int, int]:
-    """The preview's size: ``width`` (at most the run's) and the run's aspect, both even."""
-    width = min(int(width), plan.width)
+    """The preview's size: ``width`` and the run's aspect, both even (the scene is drawn at any size)."""
+    width = int(width)
     height = max(2, round(width * plan.height / plan.width / 2) * 2)
     return width - width % 2, height
 

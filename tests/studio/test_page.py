@@ -1,0 +1,142 @@
+"""The studio page in headless Chromium against a live server: the curves editor (drag a key, type a schedule, a
+broken one shows the named problem), the camera preview, nothing fetched from elsewhere; and (slow) a tiny job
+submitted from the page, its progress, its video playing, a branch from the filmstrip with the edited settings."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from studio.studio_support import TINY_JOB, ThreadServer, free_port, studio_process, wait_state  # noqa: F401
+from support import frame_hashes
+
+from render.studio.app import create_app
+from render.studio.config import StudioConfig
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    """The page of a studio that holds its queue (no renders), loaded with the 2d_zoom preset."""
+    with ThreadServer(create_app(StudioConfig(home=tmp_path / "home", slots=())), free_port()) as server:
+        browser.goto(server.url + "/")
+        assert browser.evaluate("window.studio.ready") is True
+        choose_preset(browser, "2d_zoom")
+        yield browser, server.url
+
+
+def choose_preset(browser, name: str) -> None:
+    browser.evaluate(f"(() => {{ const s = document.querySelector('#preset'); s.value = '{name}'; "
+                     f"s.dispatchEvent(new Event('change')); }})()")
+    browser.wait_for("window.studio.state.plan && window.studio.state.mode === '2d' && "
+                     "document.querySelector('[data-setting=\"animation.zoom\"] input').value !== ''")
+
+
+ZOOM = '[data-setting="animation.zoom"]'
+
+
+def zoom_values(browser) -> list[float]:
+    return browser.evaluate("window.studio.editors()['animation.zoom'].values")
+
+
+def not_blank(png: Path) -> float:
+    """The standard deviation of a screenshot's grey levels (0: one flat colour)."""
+    grey = np.asarray(Image.open(io.BytesIO(png.read_bytes())).convert("L"), dtype=np.float64)
+    return float(grey.std())
+
+
+def test_dragging_a_zoom_key_writes_the_key_into_the_text(page, tmp_path):
+    browser, url = page
+    assert browser.evaluate(f"document.querySelector('{ZOOM} input').value") == "0: (1), 10: (1.05)"
+    start = browser.evaluate("window.studio.editors()['animation.zoom'].handlePosition(1)")
+    browser.drag(start, {"x": start["x"] + 120, "y": start["y"] - 30})
+    text = browser.evaluate(f"document.querySelector('{ZOOM} input').value")
+    key, value = text.split(", ")[1].split(": ")
+    frame, zoom = int(key), float(value.strip("()"))
+    assert frame > 10 and zoom > 1.05 and text.startswith("0: (1), ")  # moved right and up, frame 0 untouched
+    # the server's curve of the new text: the key's value on its frame, 1 on frame 0
+    browser.wait_for(f"Math.abs(window.studio.editors()['animation.zoom'].values[{frame}] - {zoom}) < 1e-9")
+    assert zoom_values(browser)[0] == 1.0
+    shot = browser.screenshot(tmp_path / "editor.png")
+    assert not_blank(shot) > 10
+    assert browser.errors() == []
+    assert [u for u in browser.requests() if not u.startswith((url, "data:", "blob:"))] == []
+
+
+def test_typing_a_schedule_redraws_the_curve_and_a_broken_one_names_its_problem(page):
+    browser, url = page
+    before = browser.evaluate(f"document.querySelector('{ZOOM} canvas').toDataURL()")
+    browser.type_into(f"{ZOOM} input", "ease_in_out 0: (1), 30: (1.5) step, 40: (0.8)")
+    browser.wait_for("Math.abs(window.studio.editors()['animation.zoom'].values[30] - 1.5) < 1e-9")
+    values = zoom_values(browser)
+    u = 15 / 30  # ease_in_out at the middle of the first segment: 4u^3 = 0.5
+    assert values[15] == pytest.approx(1 + 0.5 * 4 * u ** 3) and values[35] == 1.5 and values[40] == 0.8
+    assert browser.evaluate(f"document.querySelector('{ZOOM} canvas').toDataURL()") != before
+    handles = browser.evaluate("window.studio.editors()['animation.zoom'].points().map(p => [p.frame, p.value])")
+    assert handles == [[0, 1], [30, 1.5], [40, 0.8]]
+
+    browser.type_into(f"{ZOOM} input", "0: (1), 10: (")
+    problem = browser.wait_for(f"document.querySelector('{ZOOM} .problem').textContent")
+    assert problem.startswith("animation.zoom: ") and "unclosed" in problem and "fix:" in problem
+    browser.type_into(f"{ZOOM} input", "0: (1), 10: (1.2)")
+    browser.wait_for(f"document.querySelector('{ZOOM} .problem').textContent === ''")
+    assert browser.errors() == []
+
+
+def test_the_camera_preview_plays_and_scrubs(page):
+    browser, _ = page
+    browser.wait_for("document.querySelector('#preview-status').textContent.includes('ready')", timeout=60)
+    assert browser.evaluate("window.studio.state.player.frames.length") == 60
+    browser.evaluate("(() => { const s = document.querySelector('#scrub'); s.value = 30; "
+                     "s.dispatchEvent(new Event('input')); })()")
+    assert browser.evaluate("document.querySelector('#frame-label').textContent") == "frame 30 · 2.50 s"
+    size = browser.wait_for("(() => { const i = document.querySelector('#preview-img'); "
+                            "return i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null })()")
+    assert size == [512, 256]  # the run's aspect (256x128) at the page's width
+    browser.click("#play")
+    browser.wait_for("window.studio.state.player.frame > 31")
+
+
+def job_overrides() -> str:
+    return "\\n".join(o for o in TINY_JOB if not o.startswith("animation="))
+
+
+@pytest.mark.slow
+def test_a_job_from_the_page_runs_plays_and_branches(browser, studio_process, tmp_path):
+    studio = studio_process(env={"DISCO_ANIM_FAULT": "pause:frame:3", "DISCO_ANIM_FAULT_PAUSE": "2"}).start()
+    browser.goto(studio.url + "/")
+    assert browser.evaluate("window.studio.ready") is True
+    choose_preset(browser, "2d_zoom")
+    browser.evaluate(f"(() => {{ const t = document.querySelector('#overrides'); t.value = '{job_overrides()}'; "
+                     f"t.dispatchEvent(new Event('input')); }})()")
+    browser.wait_for("window.studio.state.plan.n_frames === 6")
+    browser.click("#submit")
+    browser.wait_for("/frame \\d\\/6/.test(document.querySelector('#progress').textContent)", timeout=120)
+    assert not_blank(browser.screenshot(tmp_path / "running.png")) > 10
+    video = browser.wait_for("""(() => { const v = document.querySelector('#video');
+        return !v.hidden && v.readyState >= 2 ? {w: v.videoWidth, d: v.duration} : null })()""", timeout=120)
+    assert video["w"] == 64 and video["d"] > 0
+    browser.evaluate("document.querySelector('#video').play()")
+    browser.wait_for("document.querySelector('#video').currentTime > 0")
+    job = browser.evaluate("window.studio.state.runs.chosen")
+    with studio.client() as client:
+        run_dir = Path(client.get(f"/api/jobs/{job}").json()["run_dir"])
+    before = frame_hashes(run_dir)
+
+    browser.type_into(f"{ZOOM} input", "0: (1.3)")
+    browser.wait_for("window.studio.state.edited['animation.zoom'] === '0: (1.3)'")
+    browser.wait_for("document.querySelectorAll('#filmstrip img').length === 6")
+    browser.click('#filmstrip img[data-frame="2"]')
+    browser.click("#branch")
+    with studio.client() as client:
+        wait_state(client, job, states=("queued", "running"), timeout=30)
+        done = wait_state(client, job)
+    assert done["state"] == "completed"
+    after = frame_hashes(run_dir)
+    assert after[:2] == before[:2] and all(a != b for a, b in zip(after[2:], before[2:]))
+    settings = json.loads((run_dir / "run.json").read_text())["settings"]
+    assert settings["animation"]["zoom"] == "0: (1.3)"
+    assert browser.errors() == []
+    assert [u for u in browser.requests() if not u.startswith((studio.url, "data:", "blob:"))] == []
