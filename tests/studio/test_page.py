@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 from studio.studio_support import TINY_JOB, ThreadServer, free_port, studio_process, wait_state  # noqa: F401
 from support import frame_hashes
@@ -134,9 +135,12 @@ def test_a_job_from_the_page_runs_plays_and_branches(browser, studio_process, tm
         wait_state(client, job, states=("queued", "running"), timeout=30)
         done = wait_state(client, job)
     assert done["state"] == "completed"
-    after = frame_hashes(run_dir)
-    assert after[:2] == before[:2] and all(a != b for a, b in zip(after[2:], before[2:]))
-    settings = json.loads((run_dir / "run.json").read_text())["settings"]
-    assert settings["animation"]["zoom"] == "0: (1.3)"
+    after = [h for _, h in sorted(frame_hashes(run_dir).items())]
+    before = [h for _, h in sorted(before.items())]
+    assert len(after) == 6 and after[:2] == before[:2] and all(a != b for a, b in zip(after[2:], before[2:]))
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["animation"]["zoom"] == "0: (1.3)"
+    branch = json.loads((run_dir / "run.json").read_text())["branches"][-1]
+    assert branch["frame"] == 2 and branch["changed"] == ["animation.zoom"]
+    browser.wait_for(f"document.querySelector('.job[data-id=\"{job}\"]').classList.contains('completed')")
     assert browser.errors() == []
     assert [u for u in browser.requests() if not u.startswith((studio.url, "data:", "blob:"))] == []

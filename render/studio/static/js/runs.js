@@ -95,12 +95,21 @@ export class Runs {
       this.els.image.src = url(`/api/jobs/${id}/files/${name}?t=${event.time}`);
     });
     for (const end of ENDS) {
-      on(end, async () => {
-        source.close();
-        const job = await call("GET", `/api/jobs/${id}`);
-        if (this.source !== source) return;
-        if (ENDS.includes(job.state)) { this.source = null; this.finished(id); } else this.follow(id, seen);
-      });
+      on(end, () => { source.close(); this.settle(id, source, seen); });
+    }
+  }
+
+  // After an end event: the job's end once its process has exited, or, when more events follow (a branch or a
+  // resume queued since), the stream again from there.
+  async settle(id, source, seen) {
+    for (;;) {
+      if (this.source !== source) return;
+      const job = await call("GET", `/api/jobs/${id}`).catch(() => null);
+      if (job && ENDS.includes(job.state)) { this.source = null; this.finished(id); return; }
+      const more = await fetch(url(`/api/jobs/${id}/events?after=${seen}&live=false`)).then((r) => r.text());
+      if (this.source !== source) return;
+      if (more.includes("event: ") || (job && job.state === "queued")) { this.follow(id, seen); return; }
+      await new Promise((done) => setTimeout(done, 400));
     }
   }
 
