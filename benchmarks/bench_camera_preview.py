@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             rows["preview (main.py)"].append(frames_seconds(["generator=preview", "depth=flat"],
                                                             Path(tmp) / f"preview{i}"))
     reference = statistics.median(rows["preview (main.py)"])
-    print("| 60 frames of 3d_zoom (studio 512x288, main.py 512x256) | median s | min-max s | preview (main.py) / this |")
+    print("| 60 frames of 3d_zoom (studio 512x288, main.py 512x256) | median s | min-max s "
+          "| preview (main.py) / this |")
     print("|---|---|---|---|")
     for name, times in rows.items():
         median = statistics.median(times)

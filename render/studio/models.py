@@ -164,8 +164,10 @@ MAX_AXES, MAX_VALUES, MAX_SWEEP_JOBS = 3, 12, 64
 
 class SweepIn(JobIn):
     axes: dict[str, list[str]] = Field(description="up to three settings and the values each takes, e.g. "
-                                                   "{\"seed\": [\"1\", \"2\"], \"model.steps\": [\"25\", \"50\"]}: "
-                                                   "one job per combination, at most 64")
+                                                   "{\"seed\": [\"1\", \"2\"], \"animation.zoom\": "
+                                                   "[\"0: (1.02)\", \"0: (1.05)\"]} (values as after key= on the "
+                                                   "command line; ones with spaces are quoted for you): one job "
+                                                   "per combination, at most 64")
 
 
 class SweepJobOut(BaseModel):

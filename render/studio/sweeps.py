@@ -13,12 +13,21 @@ from render.disk.atomic import atomic_open
 from render.output.gallery import preview_image
 from render.output.report import REPORT_NAME
 from render.output.sweep_jobs import describe_ranking, load_job, metric_names, metric_value, rank_jobs, ranking_keys
+from render.run.resume import quote
 from render.studio.checks import JobRefused, check_overrides, refuse
 from render.studio.jobs import Jobs, NotFound, new_job_id
 from render.studio.models import MAX_AXES, MAX_SWEEP_JOBS, MAX_VALUES, SweepJobOut, SweepOut
 
 SWEEPS = "sweeps"
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+_PLAIN = re.compile(r"^[A-Za-z0-9_.+\-/]*$")
+
+
+def axis_override(key: str, value: str) -> str:
+    """``key=value`` as Hydra reads it: a value with spaces, brackets or colons (a schedule) quoted, unless the
+    value is already quoted or a plain token (``3``, ``ease_in``)."""
+    plain = _PLAIN.match(value) or (len(value) > 1 and value[0] == value[-1] and value[0] in "'\"")
+    return f"{key}={value if plain else quote(value)}"
 
 
 def combinations(axes: dict[str, list[str]]) -> list[dict[str, str]]:
@@ -44,7 +53,7 @@ def submit_sweep(jobs: Jobs, overrides: list[str], config_text: str | None, axes
     queued: list[tuple[str, dict[str, str]]] = []
     try:
         for values in grid:
-            job = jobs.submit(overrides + [f"{k}={v}" for k, v in values.items()], config_text)
+            job = jobs.submit(overrides + [axis_override(k, v) for k, v in values.items()], config_text)
             queued.append((job.id, values))
     except JobRefused as exc:
         for job_id, _ in queued:

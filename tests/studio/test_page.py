@@ -12,7 +12,7 @@ import pytest
 import yaml
 from PIL import Image
 from studio.studio_support import TINY_JOB, ThreadServer, free_port, studio_process, wait_state  # noqa: F401
-from support import frame_hashes
+from support import click_track, frame_hashes
 
 from render.studio.app import create_app
 from render.studio.config import StudioConfig
@@ -98,6 +98,55 @@ def test_the_camera_preview_plays_and_scrubs(page):
     assert size == [512, 256]  # the run's aspect (256x128) at the page's width
     browser.click("#play")
     browser.wait_for("window.studio.state.player.frame > 31")
+
+
+def set_overrides(browser, lines: list[str]) -> None:
+    text = json.dumps("\n".join(lines))
+    browser.evaluate(f"(() => {{ const t = document.querySelector('#overrides'); t.value = {text}; "
+                     f"t.dispatchEvent(new Event('input')); }})()")
+
+
+def test_the_song_under_the_curves_keys_snap_to_beats_and_it_plays_with_the_preview(page, tmp_path):
+    browser, _ = page
+    home = tmp_path / "home"
+    song = click_track(home / "clicks.wav", 120, 6.0)
+    set_overrides(browser, [f"audio.path={song}", f"audio.cache_dir={tmp_path / 'cache'}", "output.fps=12",
+                            "animation.max_frames=auto"])
+    audio = browser.wait_for("window.studio.state.plan.audio")
+    assert audio["url"] and len(audio["beat_frames"]) >= 8
+    assert all(f % 6 == 3 for f in audio["beat_frames"])  # a click every 0.5 s from 0.25 s, at 12 fps
+    browser.evaluate("document.querySelector('#snap').click()")
+    start = browser.evaluate("window.studio.editors()['animation.zoom'].handlePosition(1)")
+    browser.drag(start, {"x": start["x"] + 200, "y": start["y"]})
+    key = int(browser.evaluate(f"document.querySelector('{ZOOM} input').value").split(", ")[1].split(":")[0])
+    assert key in audio["beat_frames"] and key > 10
+    browser.wait_for("document.querySelector('#preview-status').textContent.includes('ready')", timeout=60)
+    browser.click("#play")
+    synced = browser.wait_for("""(() => { const a = document.querySelector('#song'), p = window.studio.state.player;
+        return !a.paused && a.currentTime > 1 ? [a.currentTime, p.frame] : null })()""", timeout=30)
+    seconds, frame = synced
+    assert abs(frame - (seconds - audio["offset"]) * 12) <= 2  # the picture follows the song's clock
+    drawn = browser.evaluate("""(() => { const c = document.querySelector('#music');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let lit = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 200) lit++; return lit })()""")
+    assert drawn > 200  # the waveform and the beat lines
+
+
+def test_a_sweep_from_the_page_is_a_grid_of_jobs(page):
+    browser, _ = page
+    browser.evaluate("""(() => { const rows = document.querySelectorAll('.axis');
+        rows[0].querySelector('.axis-setting').value = 'seed'; rows[0].querySelector('.axis-values').value = '1 | 2';
+        rows[1].querySelector('.axis-setting').value = 'animation.zoom';
+        rows[1].querySelector('.axis-values').value = '0: (1.02) | 0: (1.05) | 0: (1.1)'; })()""")
+    browser.click("#sweep-submit")
+    rows = browser.wait_for("""(() => { const t = document.querySelectorAll('#sweep-table tr');
+        return t.length > 1 ? [...t].map(r => [...r.children].map(c => c.textContent)) : null })()""")
+    assert rows[0][:4] == ["seed", "animation.zoom", "job", "state"] and len(rows) == 7
+    assert [r[:2] for r in rows[1:3]] == [["1", "0: (1.02)"], ["1", "0: (1.05)"]]
+    assert all(r[3].startswith("queued") for r in rows[1:])
+    browser.evaluate("document.querySelector('.axis-values').value = '1 | x'")
+    browser.click("#sweep-submit")
+    assert "seed" in browser.wait_for("document.querySelector('#sweep-problems').textContent")
 
 
 def job_overrides() -> str:

@@ -87,7 +87,12 @@ export class CurveEditor {
     const { height } = this.canvas;
     g.strokeStyle = "rgba(255,200,80,0.18)";
     g.lineWidth = 1;
-    for (const b of c.beats || []) { g.beginPath(); g.moveTo(geo.x(b), PAD.top); g.lineTo(geo.x(b), height - PAD.bottom); g.stroke(); }
+    for (const b of c.beats || []) {
+      g.beginPath();
+      g.moveTo(geo.x(b), PAD.top);
+      g.lineTo(geo.x(b), height - PAD.bottom);
+      g.stroke();
+    }
     g.fillStyle = "#8a8f99";
     g.font = "10px sans-serif";
     const step = Math.max(1, Math.ceil((c.nFrames / c.fps) / 8));
@@ -102,7 +107,8 @@ export class CurveEditor {
 
   local(e) {
     const r = this.canvas.getBoundingClientRect();
-    return [(e.clientX - r.left) * (this.canvas.width / r.width), (e.clientY - r.top) * (this.canvas.height / r.height)];
+    const sx = this.canvas.width / r.width, sy = this.canvas.height / r.height;
+    return [(e.clientX - r.left) * sx, (e.clientY - r.top) * sy];
   }
 
   hit(e) {
@@ -115,7 +121,8 @@ export class CurveEditor {
   handlePosition(i) {
     const geo = this.geometry(), p = geo.points.find((q) => q.index === i);
     const r = this.canvas.getBoundingClientRect();
-    return { x: r.left + geo.x(p.frame) * (r.width / this.canvas.width), y: r.top + geo.y(p.value) * (r.height / this.canvas.height) };
+    const sx = r.width / this.canvas.width, sy = r.height / this.canvas.height;
+    return { x: r.left + geo.x(p.frame) * sx, y: r.top + geo.y(p.value) * sy };
   }
 
   down(e) {

@@ -33,7 +33,8 @@ export class Sweeps {
   }
 
   async refresh() {
-    if (!this.sweep || this.sweep.jobs.every((j) => ["completed", "failed", "stopped", null].includes(j.state))) return;
+    const ended = (j) => ["completed", "failed", "stopped", null].includes(j.state);
+    if (!this.sweep || this.sweep.jobs.every(ended)) return;
     try { this.sweep = await call("GET", `/api/sweeps/${this.sweep.id}`); } catch (error) { return; }
     this.draw();
   }
@@ -47,7 +48,8 @@ export class Sweeps {
       text(job.id),
       text(`${job.state ?? "deleted"} ${job.frames_done}/${job.n_frames ?? "?"}`),
       text(job.rank ?? ""),
-      ...s.metrics.map((m) => text(job.metrics[m] === null || job.metrics[m] === undefined ? "" : (+job.metrics[m]).toPrecision(3))),
+      ...s.metrics.map((m) => text(job.metrics[m] === null || job.metrics[m] === undefined
+        ? "" : (+job.metrics[m]).toPrecision(3))),
       job.image ? image(job.image) : text(""),
       links(job),
     ]);
