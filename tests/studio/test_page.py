@@ -86,6 +86,32 @@ def test_typing_a_schedule_redraws_the_curve_and_a_broken_one_names_its_problem(
     assert browser.errors() == []
 
 
+def mouse(browser, at: dict, button: str = "left", clicks: int = 1) -> None:
+    for count in range(1, clicks + 1):
+        for kind in ("mousePressed", "mouseReleased"):
+            browser.call("Input.dispatchMouseEvent", type=kind, x=at["x"], y=at["y"], button=button, clickCount=count)
+
+
+def test_keys_are_added_removed_and_given_an_interpolation(page):
+    browser, _ = page
+    editor = "window.studio.editors()['animation.zoom']"
+    key1 = browser.evaluate(f"{editor}.handlePosition(1)")
+    mouse(browser, {"x": key1["x"] + 150, "y": key1["y"]}, clicks=2)  # a double-click on the background adds a key
+    text = browser.evaluate(f"document.querySelector('{ZOOM} input').value")
+    assert text.startswith("0: (1), 10: (1.05), ") and len(text.split(", ")) == 3
+    mouse(browser, browser.evaluate(f"{editor}.handlePosition(1)"), button="right")  # right-click removes
+    text = browser.evaluate(f"document.querySelector('{ZOOM} input').value")
+    assert len(text.split(", ")) == 2 and "10: (1.05)" not in text
+    mouse(browser, browser.evaluate(f"{editor}.handlePosition(0)"))  # a click chooses key 0
+    browser.evaluate(f"(() => {{ const s = document.querySelector('{ZOOM} select'); s.value = 'step'; "
+                     f"s.dispatchEvent(new Event('change')); }})()")
+    text = browser.evaluate(f"document.querySelector('{ZOOM} input').value")
+    assert text.startswith("0: (1) step, ")
+    last = int(text.split(", ")[1].split(":")[0])
+    browser.wait_for(f"{editor}.values[{last - 1}] === 1 && {editor}.values[{last}] !== 1")  # held, then the jump
+    assert browser.errors() == []
+
+
 def test_the_camera_preview_plays_and_scrubs(page):
     browser, _ = page
     browser.wait_for("document.querySelector('#preview-status').textContent.includes('ready')", timeout=60)
