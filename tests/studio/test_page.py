@@ -158,6 +158,19 @@ def test_the_song_under_the_curves_keys_snap_to_beats_and_it_plays_with_the_prev
     assert drawn > 200  # the waveform and the beat lines
 
 
+def test_prompt_keys_are_bands_and_a_fade_is_a_ramp(page):
+    browser, _ = page
+    set_overrides(browser, ["prompts=none", "prompt_blend_interpolation=linear",
+                            "text_prompts={0: [\"a forest:2\"], 24 fade 12: [\"a city\"]}"])
+    bands = browser.wait_for("window.studio.state.bands && window.studio.state.bands.length === 2 && "
+                             "window.studio.state.bands")
+    assert [b["label"] for b in bands] == ["a forest:2", "a city:1"]
+    city = bands[1]["weights"]
+    assert city[:24] == [0] * 24 and city[35:] == [1] * (len(city) - 35)
+    assert city[24:36] == pytest.approx([(f - 24 + 1) / 12 for f in range(24, 36)])  # README: u = (f - c + 1) / L
+    assert browser.errors() == []
+
+
 def test_a_sweep_from_the_page_is_a_grid_of_jobs(page):
     browser, _ = page
     browser.evaluate("""(() => { const rows = document.querySelectorAll('.axis');

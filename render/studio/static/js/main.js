@@ -125,7 +125,7 @@ function drawLanes() {
   const plan = state.plan;
   if (!plan) return;
   drawMusic($("#music"), plan.audio, plan.n_frames, state.playhead);
-  drawPrompts($("#prompts"), plan.prompts, state.playhead);
+  state.bands = drawPrompts($("#prompts"), plan.prompts, state.playhead);
   for (const made of Object.values(state.rows)) if (!made.editor.drag) made.editor.draw();
 }
 
