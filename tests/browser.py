@@ -121,7 +121,11 @@ class Browser:
         self.wait_event("Page.loadEventFired")
 
     def goto(self, url: str) -> None:
-        """Load a page served over HTTP and wait for its load event."""
+        """Load a page served over HTTP and wait for its load event; the previous page is left for a blank one
+        first, so that none of its late requests are counted as this page's."""
+        self.call("Page.navigate", url="about:blank")
+        self.wait_event("Page.loadEventFired")
+        self.evaluate("0")  # a round trip: the blank page's events are in
         self._events.clear()
         self.call("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired")
