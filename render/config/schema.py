@@ -345,7 +345,7 @@ class Config:
     perlin_mode: PerlinMode = setting(PerlinMode["mixed"], "Perlin noise colours: mixed, color or gray")
     generator: GeneratorName = setting(GeneratorName["diffusion"], "what makes each frame: diffusion "
                                        "(CLIP-guided, from the warped previous frame), camera (the camera's path "
-                                       "over a reference scene, sharp however long: README 'The studio page') or "
+                                       "over a reference scene, sharp however long: README 'Studio page') or "
                                        "preview (the warped previous frame itself, what the chain does to the init)")
     device: str = setting("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
     resume: Optional[str] = setting(None, "continue a run: its folder, or latest (the newest run of batch_name); "
