@@ -101,8 +101,11 @@ async function refreshPlan() {
     if (!made.editor.drag) made.editor.setText(text);
     made.editor.setValues(plan.schedules[setting] || []);
   }
+  const warnings = plan.warnings.join("; ");
   $("#plan-status").textContent = `${plan.n_frames} frames at ${plan.fps} fps, ${plan.width}x${plan.height}` +
-    (plan.warnings.length ? ` · ${plan.warnings.join("; ")}` : "") + (plan.audio ? ` · song: ${plan.audio.note}` : "");
+    (plan.audio ? ` · song: ${plan.audio.note}` : "") +
+    (warnings ? ` · ${warnings.length > 140 ? warnings.slice(0, 140) + "… (hover for all)" : warnings}` : "");
+  $("#plan-status").title = warnings;
   drawLanes();
   state.player.setSong(plan.audio);
   state.player.load(asked).catch((error) => { $("#preview-status").textContent = error.message; });
