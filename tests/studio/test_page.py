@@ -86,6 +86,25 @@ def test_typing_a_schedule_redraws_the_curve_and_a_broken_one_names_its_problem(
     assert browser.errors() == []
 
 
+ROUND_TRIPS = ["1.05", "0: (1), 10: (1.05)", "0: (0), 2s: (10)", "0: (0), max_f/2: (1), max_f: (0)",
+               "1 + 0.05*sin(2*pi*t/24)", "0: (1), 48: (1 + 0.02*sin(s*pi))", "0: (0) step, 12: (1), 24: (0)",
+               "ease_in_out 0: (0), 24: (1), 48: (0)", "cubic 0: (0), 12: (2), 24: (-1), 48: (0)",
+               "0: (0), 16b: (max(1, min(2, t/10))) ease_out, 20: (3)"]
+
+
+def test_schedule_text_survives_the_editors_round_trip(page):
+    browser, _ = page
+    back = browser.evaluate(f"""import('/static/js/schedule.js').then(m =>
+        {json.dumps(ROUND_TRIPS)}.map(t => m.serialize(m.parseSchedule(t))))""")
+    assert back == ROUND_TRIPS
+    keyed = browser.evaluate("""import('/static/js/schedule.js').then(m => [
+        m.parseSchedule('0: (0), 16b: (max(1, min(2, t/10))) ease_out, 20: (3)'),
+        m.keyFrame('max_f/2', {fps: 12, nFrames: 61}), m.keyFrame('2.5s', {fps: 12, nFrames: 61}),
+        m.parseSchedule('0: (1), 10: (').keyed])""")
+    assert keyed[0]["keys"][1] == {"key": "16b", "value": "max(1, min(2, t/10))", "interp": "ease_out"}
+    assert keyed[1:] == [30, 30, False]
+
+
 def mouse(browser, at: dict, button: str = "left", clicks: int = 1) -> None:
     for count in range(1, clicks + 1):
         for kind in ("mousePressed", "mouseReleased"):
