@@ -94,6 +94,22 @@ def test_a_sweep_queues_its_grid_all_or_nothing(held_client):
     assert held_client.get("/api/sweeps/20990101-000000-abcdef").status_code == 404
 
 
+def test_a_sweeps_finished_jobs_have_the_gallerys_measures_and_rank(held_client):
+    from pathlib import Path
+
+    sweep = held_client.post("/api/sweeps", json={"overrides": TINY_JOB, "axes": {"seed": ["1", "2", "3"]}}).json()
+    for entry, flicker in zip(sweep["jobs"], (0.5, 0.2, 0.9)):  # what a finished run leaves (as the gallery reads it)
+        run_dir = Path(held_client.get(f"/api/jobs/{entry['id']}").json()["run_dir"])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "run.json").write_text(json.dumps({"status": "completed", "config": {}, "frames": [{}] * 6,
+                                                      "metrics": {"flicker": flicker, "color_drift_mean": 0.1}}))
+    shown = held_client.get(f"/api/sweeps/{sweep['id']}").json()
+    assert shown["ranking"].startswith("flicker (lowest first)") and shown["metrics"][:2] == ["flicker",
+                                                                                              "color_drift_mean"]
+    assert [j["rank"] for j in shown["jobs"]] == [2, 1, 3]
+    assert [j["metrics"]["flicker"] for j in shown["jobs"]] == [0.5, 0.2, 0.9]
+
+
 def test_the_camera_generator_needs_a_camera(held_client):
     refused = held_client.post("/api/jobs", json={"overrides": ["animation=video_input", "generator=camera"]})
     assert refused.status_code == 422
