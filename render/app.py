@@ -162,7 +162,7 @@ def _finish(settings, plan: RenderPlan, run, parts, networks, session, frames: l
 
     # 7. The run's quality into run.json (and quality.csv, per frame). The frames and video are finished: a failure
     #    here is reported, and the run still counts as completed.
-    if settings.output.quality or (settings.output.quality is None and settings.generator.value != "preview"):
+    if settings.output.quality or (settings.output.quality is None and settings.generator.value == "diffusion"):
         fault_point("measure")
         try:
             perceptors = networks.perceptors if networks is not None else ()

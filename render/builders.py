@@ -18,7 +18,7 @@ from render.config.schema import Config, FlowConfig, schedule_fields
 from render.disk.images import load_image
 from render.disk.quantize import image_to_frame
 from render.generators.base import FrameGenerator, StepHook
-from render.generators.preview import PreviewGenerator
+from render.generators.preview import CameraGenerator, PreviewGenerator
 from render.models.download import ensure
 from render.modes.base import AnimationMode, InitSource
 from render.modes.mode2d import Mode2D, StillMode
@@ -59,6 +59,8 @@ def build_mode(settings: Config, plan: RenderPlan) -> ModeParts:
     from render.modes.seamless_loop import Loop, with_loop
 
     anim, device = settings.animation, plan.device
+    if settings.generator.value == "camera":  # each frame drawn from the scene: no chain, nothing to warp
+        return ModeParts(StillMode(lambda params: None))
     loop = Loop(plan.n_frames, anim.loop_frames, anim.loop_init_blend, anim.loop_scale) if anim.loop else None
     first_init = build_init_source(settings, plan, device)
     name, flows, depth_flicker = anim.mode.value, None, None
@@ -176,6 +178,10 @@ def build_generator(settings: Config, plan: RenderPlan, networks, *, progress: b
     name = settings.generator.value
     if name == "preview":
         return PreviewGenerator(plan.height, plan.width, settings.perlin_mode.value, plan.device)
+    if name == "camera":
+        from render.generators.camera_scene import scene_for
+
+        return CameraGenerator(scene_for(settings, plan), plan.device)
     if name == "diffusion":
         from render.generators.diffusion import DiffusionGenerator
 

@@ -120,6 +120,49 @@ class Browser:
         self.call("Page.navigate", url=Path(path).resolve().as_uri())
         self.wait_event("Page.loadEventFired")
 
+    def goto(self, url: str) -> None:
+        """Load a page served over HTTP and wait for its load event; the previous page is left for a blank one
+        first, so that none of its late requests are counted as this page's."""
+        self.call("Page.navigate", url="about:blank")
+        self.wait_event("Page.loadEventFired")
+        self.evaluate("0")  # a round trip: the blank page's events are in
+        self._events.clear()
+        self.call("Page.navigate", url=url)
+        self.wait_event("Page.loadEventFired")
+
+    def drag(self, start: dict, end: dict, steps: int = 8) -> None:
+        """Press the left button at ``start`` ({x, y}), move to ``end`` in ``steps`` moves, release there."""
+        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=start["x"], y=start["y"])
+        self.call("Input.dispatchMouseEvent", type="mousePressed", x=start["x"], y=start["y"], button="left",
+                  clickCount=1)
+        for i in range(1, steps + 1):
+            x, y = (start[k] + (end[k] - start[k]) * i / steps for k in ("x", "y"))
+            self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y, button="left", buttons=1)
+        self.call("Input.dispatchMouseEvent", type="mouseReleased", x=end["x"], y=end["y"], button="left",
+                  clickCount=1)
+
+    def type_into(self, selector: str, text: str) -> None:
+        """Replace the text of a field as a user would: focus, select all, type."""
+        self.evaluate(f"(() => {{ const el = document.querySelector({json.dumps(selector)}); el.focus(); "
+                      f"el.select(); }})()")
+        self.call("Input.insertText", text=text)
+
+    def wait_for(self, expression: str, timeout: float = 20.0, interval: float = 0.1) -> Any:
+        """The first truthy value of a JavaScript expression, polled; :class:`BrowserError` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise BrowserError(f"{expression} stayed {value!r} for {timeout:g} s")
+            time.sleep(interval)
+
+    def errors(self) -> list[str]:
+        """The page's uncaught exceptions since :meth:`goto` / :meth:`open`."""
+        return [e["params"]["exceptionDetails"].get("exception", {}).get("description", "")
+                for e in self._events if e["method"] == "Runtime.exceptionThrown"]
+
     def requests(self) -> list[str]:
         """Every URL the page asked for since :meth:`open` (the page itself, images, the video...)."""
         return [e["params"]["request"]["url"] for e in self._events if e["method"] == "Network.requestWillBeSent"]

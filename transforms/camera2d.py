@@ -23,33 +23,13 @@ implementation does not).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from transforms.camera3d import EIGHT_BIT_BIAS
+from transforms.camera_poses import dd_affine_matrix
 
 __all__ = ["dd_affine_matrix", "warp2d", "EIGHT_BIT_BIAS"]
-
-
-def dd_affine_matrix(width: int, height: int, angle: float, zoom: float,
-                     translation_x: float, translation_y: float) -> np.ndarray:
-    """DD's forward 3x3 matrix ``R @ T`` (float64), source -> destination pixels.
-
-    ``R`` uses the same formula as ``cv2.getRotationMatrix2D((width//2,
-    height//2), angle, zoom)``.
-    """
-    cx, cy = float(width // 2), float(height // 2)
-    a = math.radians(angle)
-    alpha, beta = zoom * math.cos(a), zoom * math.sin(a)
-    rot = np.array([[alpha, beta, (1.0 - alpha) * cx - beta * cy],
-                    [-beta, alpha, beta * cx + (1.0 - alpha) * cy],
-                    [0.0, 0.0, 1.0]], dtype=np.float64)
-    trans = np.array([[1.0, 0.0, translation_x],
-                      [0.0, 1.0, translation_y],
-                      [0.0, 0.0, 1.0]], dtype=np.float64)
-    return rot @ trans
 
 
 def _bilinear_wrap(image: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:

@@ -40,11 +40,12 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from transforms.camera_poses import TRANSLATION_SCALE, euler_xyz
+
 __all__ = ["EIGHT_BIT_BIAS", "TRANSLATION_SCALE", "euler_xyz_matrix", "ndc_offsets",
            "grid3d", "warp3d", "fisheye_grid", "warp3d_vr_eye"]
 
 EIGHT_BIT_BIAS = 1 / 512 - 1e-4
-TRANSLATION_SCALE = 1 / 200
 PADDING_MODES = ("zeros", "border", "reflection")
 SAMPLING_MODES = ("bilinear", "nearest", "bicubic")
 
@@ -52,13 +53,7 @@ SAMPLING_MODES = ("bilinear", "nearest", "bicubic")
 def euler_xyz_matrix(rotation_deg: Sequence[float], *, dtype: torch.dtype = torch.float32,
                      device: torch.device | str | None = None) -> torch.Tensor:
     """``Rx @ Ry @ Rz`` for angles in degrees, as pytorch3d's ``euler_angles_to_matrix(.., "XYZ")``."""
-    rx, ry, rz = (math.radians(float(a)) for a in rotation_deg)
-    cx, sx, cy, sy, cz, sz = (math.cos(rx), math.sin(rx), math.cos(ry), math.sin(ry),
-                              math.cos(rz), math.sin(rz))
-    mx = torch.tensor([[1, 0, 0], [0, cx, -sx], [0, sx, cx]], dtype=torch.float64)
-    my = torch.tensor([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]], dtype=torch.float64)
-    mz = torch.tensor([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]], dtype=torch.float64)
-    return (mx @ my @ mz).to(dtype=dtype, device=device)
+    return torch.as_tensor(euler_xyz(rotation_deg)).to(dtype=dtype, device=device)
 
 
 def _check_camera(fov: float, near: float, far: float) -> None:

@@ -140,6 +140,9 @@ def _check_settings(cfg: Config, issues: list[ConfigIssue]) -> None:
     checks.check_audio_settings(cfg, issues)
     checks.check_seed(cfg, issues)
     check_camera_path(cfg, issues)
+    if cfg.generator.value == "camera" and cfg.animation.mode.value == "video_input":
+        issues.append(ConfigIssue("generator", "camera", "draws the camera of the 2d and 3d modes; video_input has "
+                                  "no camera", "use generator=preview, or animation.mode=2d or 3d"))
     if cfg.generator.value == "diffusion":
         steps_setting = video_override_names(cfg).get("model.steps", "model.steps")
         check_steps(video_model_settings(cfg).steps, steps_setting, issues)
@@ -149,7 +152,8 @@ def _check_settings(cfg: Config, issues: list[ConfigIssue]) -> None:
 def _plan_depth(cfg: Config, issues: list[ConfigIssue], pins: Pins) -> DepthPlan | None:
     """The depth plan of a 3D run (None for other modes): which model, its files, the fallback to announce."""
     depth = cfg.depth
-    if not checks.check_depth_settings(cfg, issues) or cfg.animation.mode.value != "3d":
+    if not checks.check_depth_settings(cfg, issues) or cfg.animation.mode.value != "3d" or \
+            cfg.generator.value == "camera":  # the camera preview's scene has its own depth
         return None
     plan = plan_depth(depth, cfg.model.models_dir, allow_download=cfg.model.download,
                       pinned=(pins.depth, pins.midas_weight))

@@ -30,7 +30,7 @@ FadeCurve = _choices("FadeCurve", ["linear", "ease_in", "ease_out", "ease_in_out
 PaddingMode = _choices("PaddingMode", ["border", "zeros", "reflection"])
 SamplingMode = _choices("SamplingMode", ["bicubic", "bilinear", "nearest"])
 PerlinMode = _choices("PerlinMode", ["mixed", "color", "gray"])
-GeneratorName = _choices("GeneratorName", ["diffusion", "preview"])
+GeneratorName = _choices("GeneratorName", ["diffusion", "preview", "camera"])
 SamplingModeName = _choices("SamplingModeName", ["ddim", "plms"])
 Precision = _choices("Precision", ["auto", "fp32", "bf16", "fp16"])
 DepthName = _choices("DepthName", ["auto", "dpt_large", "dpt_hybrid", "dpt_hybrid_nyu", "midas_v21", "midas_small",
@@ -352,8 +352,9 @@ class Config:
     perlin_init: bool = setting(False, "start frame 0 from Perlin noise (ignored when init_image is set)")
     perlin_mode: PerlinMode = setting(PerlinMode["mixed"], "Perlin noise colours: mixed, color or gray")
     generator: GeneratorName = setting(GeneratorName["diffusion"], "what makes each frame: diffusion "
-                                       "(CLIP-guided, from the warped previous frame) or preview (the warped "
-                                       "previous frame itself: a camera-path preview in seconds)")
+                                       "(CLIP-guided, from the warped previous frame), camera (the camera's path "
+                                       "over a reference scene, sharp however long: README 'Studio page') or "
+                                       "preview (the warped previous frame itself, what the chain does to the init)")
     device: str = setting("auto", "torch device: auto (cuda when available), cpu, cuda, cuda:1, ...")
     resume: Optional[str] = setting(None, "continue a run: its folder, or latest (the newest run of batch_name); "
                                           "its own settings are used, plus this command's overrides")

@@ -26,6 +26,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     serve.add_argument("--devices", default=None, help="one job per listed GPU, e.g. 0,1 (CUDA_VISIBLE_DEVICES)")
     serve.add_argument("--executor", choices=EXECUTORS, default="local",
                        help="local children, or submitit (slurm; submitit-local to try it on this machine)")
+    serve.add_argument("--media", type=Path, action="append", default=[], metavar="FOLDER",
+                       help="a folder whose songs the page may play (beside the home and the working folder)")
     serve.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE",
                        help="a hydra/launcher setting for submitit, e.g. partition=gpu (repeatable)")
     submit = commands.add_parser("submit", help="submit a job to a running server and follow it")
@@ -44,9 +46,9 @@ def serve(args: argparse.Namespace) -> int:
 
     slots = tuple(d.strip() for d in args.devices.split(",")) if args.devices else (None,) * max(args.workers, 0)
     config = StudioConfig(home=args.home, host=args.host, port=args.port, token=args.token, slots=slots,
-                          executor=args.executor).with_token()
+                          executor=args.executor, media=tuple(args.media)).with_token()
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    print(f"studio: http://{args.host}:{args.port} (API docs at /docs), home {config.home}, "
+    print(f"studio: http://{args.host}:{args.port} (the page at /, API docs at /docs), home {config.home}, "
           f"{len(slots)} job(s) at once, executor {config.executor}", file=sys.stderr)
     if config.token and config.token != args.token:
         print(f"token: {config.token}", file=sys.stderr)

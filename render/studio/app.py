@@ -16,8 +16,9 @@ from render.studio.checks import JobRefused
 from render.studio.config import StudioConfig
 from render.studio.executors import make_executor
 from render.studio.jobs import Conflict, Jobs, NotFound
+from render.studio.media import Songs
 from render.studio.queue_db import JobQueue
-from render.studio.routers import configs, events, files, jobs
+from render.studio.routers import configs, events, files, jobs, page, sweeps
 from render.studio.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,10 @@ def create_app(config: StudioConfig, executor_options: list[str] = ()) -> FastAP
                   description="Queue renders, watch them, cancel, resume and branch them (README: Studio and API).",
                   dependencies=[Depends(require_token), Depends(same_origin)])
     app.state.config = config
-    for router in (jobs.router, events.router, files.router, configs.router):
+    app.state.songs = Songs(config.media_roots)
+    for router in (jobs.router, events.router, files.router, configs.router, sweeps.router, page.router):
         app.include_router(router)
+    page.mount_static(app)
     app.add_exception_handler(JobRefused, _problems)
     app.add_exception_handler(RequestValidationError, _invalid_body)
     app.add_exception_handler(NotFound, lambda request, exc: JSONResponse({"detail": str(exc)}, status_code=404))

@@ -37,6 +37,7 @@ class StudioConfig:
     python: str = field(default_factory=lambda: sys.executable)
     max_attempts: int = 3  # deaths in a row without a finished frame (SIGKILL, out of memory) before a job fails
     poll_s: float = 0.2  # how often running jobs are looked at
+    media: tuple[Path, ...] = ()  # folders whose songs the page may play, beside the home and the working folder
 
     def __post_init__(self):
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
@@ -50,6 +51,11 @@ class StudioConfig:
     @property
     def queue_path(self) -> Path:
         return self.home / "queue.sqlite"
+
+    @property
+    def media_roots(self) -> list[Path]:
+        """Where songs may be served from: the home, the folder the server started in, and ``media``."""
+        return [self.home, Path.cwd(), *(Path(m).expanduser() for m in self.media)]
 
     def with_token(self) -> "StudioConfig":
         """A bind beyond loopback needs a token: one is generated when none was given."""

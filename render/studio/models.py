@@ -83,10 +83,6 @@ class Removed(BaseModel):
     run_dir_deleted: bool = False
 
 
-class Presets(BaseModel):
-    groups: dict[str, list[str]]
-
-
 class PromptOut(BaseModel):
     text: str
     weight: float
@@ -96,6 +92,34 @@ class MixOut(BaseModel):
     text: list[PromptOut]
     images: list[PromptOut]
     weight: float
+
+
+class ScheduleField(BaseModel):
+    setting: str
+    modes: list[str] = Field(description="the animation modes that use it")
+    help: str
+    default: str
+
+
+class Presets(BaseModel):
+    groups: dict[str, list[str]]
+    schedules: list[ScheduleField] = Field(default_factory=list, description="every schedule setting")
+
+
+class AudioOut(BaseModel):
+    """A song as the renderer's analysis sees it: one value per video frame."""
+
+    fps: float
+    n_frames: int
+    duration: float = Field(description="seconds analysed (from audio.offset)")
+    bpm: float
+    offset: float = Field(description="audio.offset: where in the song frame 0 is")
+    beat_frames: list[int] = Field(description="the frames a beat falls on")
+    b: list[float] = Field(description="the beat clock per frame (0 on the first beat, +1 a beat)")
+    rms: list[float] = Field(description="loudness per frame, 0..1")
+    onset: list[float] = Field(description="onset strength per frame, 0..1")
+    url: str | None = Field(None, description="where the page may play the song (None: not served)")
+    note: str = ""
 
 
 class PlanOut(BaseModel):
@@ -109,3 +133,61 @@ class PlanOut(BaseModel):
     resolved: list[str] = Field(description="what was resolved as the run resolves it (song, source video, camera)")
     note: str
     warnings: list[str] = []
+    mode: str = Field("none", description="animation.mode")
+    settings: dict[str, Any] = Field(default_factory=dict, description="every setting, flattened "
+                                     "(animation.zoom, text_prompts, ...)")
+    audio: AudioOut | None = Field(None, description="the song's analysis, with audio.path")
+
+
+class PreviewIn(PlanIn):
+    width: int = Field(512, ge=32, le=1024, description="the preview's width in pixels (its height keeps the "
+                                                        "run's aspect)")
+    start: int = Field(0, ge=0, description="the first frame to draw")
+    count: int = Field(120, ge=1, le=600, description="how many frames to draw from start")
+
+
+class PreviewOut(BaseModel):
+    id: str = Field(description="the preview's key: the same config and size give the same id")
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+    start: int
+    count: int
+    frames: str = Field(description="each frame's URL, {n} its number (JPEG)")
+    seconds: float = Field(description="time spent drawing the frames of this call (0: all were there)")
+    picture: str = Field(description="what frame 0 shows: the init_image, or the test card")
+
+
+MAX_AXES, MAX_VALUES, MAX_SWEEP_JOBS = 3, 12, 64
+
+
+class SweepIn(JobIn):
+    axes: dict[str, list[str]] = Field(description="up to three settings and the values each takes, e.g. "
+                                                   "{\"seed\": [\"1\", \"2\"], \"animation.zoom\": "
+                                                   "[\"0: (1.02)\", \"0: (1.05)\"]} (values as after key= on the "
+                                                   "command line; ones with spaces are quoted for you): one job "
+                                                   "per combination, at most 64")
+
+
+class SweepJobOut(BaseModel):
+    id: str
+    values: dict[str, str] = Field(description="the value of each axis this job took")
+    state: str | None = Field(None, description="the job's state (None: the job was deleted)")
+    frames_done: int = 0
+    n_frames: int | None = None
+    rank: int | None = Field(None, description="1 = best by the gallery's ranking (completed jobs)")
+    metrics: dict[str, float | None] = Field(default_factory=dict, description="the gallery's measures")
+    image: str | None = Field(None, description="the job's GIF, contact sheet or last frame (its file URL)")
+    report: str | None = None
+    video: str | None = None
+
+
+class SweepOut(BaseModel):
+    id: str
+    created: float
+    overrides: list[str]
+    axes: dict[str, list[str]]
+    ranking: str = Field("", description="how the completed jobs are ranked")
+    metrics: list[str] = Field(default_factory=list, description="the measures, in the gallery's order")
+    jobs: list[SweepJobOut]

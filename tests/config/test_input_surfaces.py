@@ -8,7 +8,6 @@ import copy
 import time
 import warnings
 
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
