@@ -11,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from render.config.app_help import share_group_listings, wants_help
 from render.config.presets import register_configs
 from render.errors import classify, run_cli
 from render.output.sweep import SweepJobFailed
@@ -73,4 +74,6 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if wants_help(sys.argv[1:]):
+        share_group_listings()
     sys.exit(run_cli(main, prepare_argv))
