@@ -11,7 +11,7 @@ resolved (:func:`check_clips`, :func:`check_custom_checkpoint`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from render.config.issues import ConfigIssue
@@ -140,7 +140,7 @@ def _resolve_auto(model: ModelConfig, lpips: bool, hub: HubClips,
     if model.name != "auto":
         return model, None
     if pinned == TINY:  # the run started without the files: it goes on with the networks that made its frames
-        return replace(model_preset(TINY), name="tiny (auto fallback)", models_dir=model.models_dir), None
+        return tiny_fallback(model), None
     if pinned is not None:
         return replace(model, name=f"auto ({model.diffusion_model})"), None
     models_dir = registry.resolve_models_dir(model.models_dir)
@@ -159,7 +159,20 @@ def _resolve_auto(model: ModelConfig, lpips: bool, hub: HubClips,
               f"uses model=tiny (small random networks: the pictures will not be meaningful).\n{lines}\n"
               f"  Get them with `python -m render.models {' '.join(f.key for f in missing)}` "
               f"(or set model.models_dir / ${registry.MODELS_DIR_ENV}), or choose model=tiny to silence this.")
-    return replace(model_preset(TINY), name="tiny (auto fallback)", models_dir=model.models_dir), reason
+    return tiny_fallback(model), reason
+
+
+NETWORK_SETTINGS = ("name", "diffusion_model", "clip_models", "use_secondary_model", "custom_path", "custom_model",
+                    "download")
+
+
+def tiny_fallback(model: ModelConfig) -> ModelConfig:
+    """The tiny preset in place of ``model=auto``'s missing networks, with every other setting the user changed from
+    auto's (``model.steps=50``, a cut schedule, the scales) kept: only the networks fall back."""
+    auto = model_preset("auto")
+    changed = {f.name: getattr(model, f.name) for f in fields(model)
+               if f.name not in NETWORK_SETTINGS and getattr(model, f.name) != getattr(auto, f.name)}
+    return replace(model_preset(TINY), **changed, name="tiny (auto fallback)")
 
 
 CLIP_FIX = "write ARCH:TAG, e.g. ViT-B-32:openai, ViT-B-32:laion2b_e16, or tiny-vit-32:random"

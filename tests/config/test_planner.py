@@ -148,3 +148,16 @@ except ConfigErrors as exc:
     print(json.dumps([[i.setting for i in exc.issues], "torch" in sys.modules]))
 """
     assert json.loads(_python(code)) == [["animation.zoom"], False]
+
+
+def test_auto_falling_back_to_tiny_keeps_the_users_model_settings(compose_config):
+    """Only the networks fall back: a step count, a scale or a cut schedule set with model=auto is kept."""
+    from render.config.planner import plan_run
+    from render.config.settings import to_settings
+
+    plain = plan_run(to_settings(compose_config("animation=3d_zoom"))).diffusion.model
+    mine = plan_run(to_settings(compose_config("animation=3d_zoom", "model.steps=7", "model.clip_guidance_scale=900",
+                                               "model.clip_models=[ViT-B-32:openai]"))).diffusion.model
+    assert plain.name == mine.name == "tiny (auto fallback)"
+    assert (mine.steps, mine.clip_guidance_scale) == (7, 900) and (plain.steps, plain.clip_guidance_scale) != (7, 900)
+    assert mine.clip_models == plain.clip_models and mine.diffusion_model == "tiny"  # the networks are tiny's
