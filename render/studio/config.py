@@ -57,6 +57,11 @@ class StudioConfig:
         """Where songs may be served from: the home, the folder the server started in, and ``media``."""
         return [self.home, Path.cwd(), *(Path(m).expanduser() for m in self.media)]
 
+    @property
+    def path_roots(self) -> list[Path] | None:
+        """Where a job's files may be, when the server listens beyond loopback (None: anywhere, as on the CLI)."""
+        return None if is_loopback(self.host) else self.media_roots
+
     def with_token(self) -> "StudioConfig":
         """A bind beyond loopback needs a token: one is generated when none was given."""
         if self.token or is_loopback(self.host):

@@ -11,6 +11,7 @@ from render.run.resume import quote
 from render.studio.checks import JobRefused, check_overrides, draft_plan, job_settings, refuse
 from render.studio.config import StudioConfig
 from render.studio.models import JobOut
+from render.studio.path_policy import check_paths
 from render.studio.progress import ProgressCache
 from render.studio.queue_db import ACTIVE, Job, JobQueue
 from render.studio.scheduler import Scheduler, resume_launch
@@ -54,7 +55,7 @@ class Jobs:
         try:
             if base is not None:
                 base.write_text(config_text, encoding="utf-8")
-            plan = draft_plan(job_settings(overrides, base))
+            plan = self._checked_plan(overrides, base)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
@@ -64,6 +65,11 @@ class Jobs:
                                  n_frames=plan.n_frames or None))
         self.scheduler.wake()
         return job
+
+    def _checked_plan(self, overrides: list[str], base: Path | None = None, run_dir: Path | None = None):
+        settings = job_settings(overrides, base, run_dir)
+        check_paths(settings, self.config.path_roots)
+        return draft_plan(settings)
 
     def cancel(self, job_id: str) -> Job | None:
         """A queued job leaves the queue (removed, or ``stopped`` when it has frames); a running one is asked to stop
@@ -88,7 +94,7 @@ class Jobs:
         if not self._has_run(job):
             return self.queue.requeue(job.id, attempts=0, retries=0, error=None, cancel=False)
         launch = [*resume_launch(job.run_dir), *overrides]
-        plan = draft_plan(job_settings(launch, run_dir=self.run_dir_of(job)))
+        plan = self._checked_plan(launch, run_dir=self.run_dir_of(job))
         return self._requeue(job, launch, plan.n_frames)
 
     def branch(self, job_id: str, frame: int, overrides: list[str], retain: bool) -> Job:
@@ -99,7 +105,7 @@ class Jobs:
             raise Conflict(f"job {job_id} has no frames yet to branch from: resume it")
         launch = [*resume_launch(job.run_dir), f"resume_from={frame}", *overrides,
                   *(["resume_retain=true"] if retain else [])]
-        plan = draft_plan(job_settings(launch, run_dir=self.run_dir_of(job)))
+        plan = self._checked_plan(launch, run_dir=self.run_dir_of(job))
         return self._requeue(job, launch, plan.n_frames)
 
     def move(self, job_id: str, position: int) -> list[Job]:

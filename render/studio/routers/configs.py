@@ -14,6 +14,7 @@ from render.config.schema import Config
 from render.studio.camera_preview import draw_preview, preview_file
 from render.studio.checks import check_overrides, group_options, job_settings
 from render.studio.models import PlanIn, PlanOut, Presets, PreviewIn, PreviewOut, Problems
+from render.studio.path_policy import check_paths
 from render.studio.plan import plan_values, run_plan, schedule_settings
 
 router = APIRouter(prefix="/api", tags=["configs"])
@@ -29,14 +30,18 @@ def presets() -> Presets:
 @contextmanager
 def settings_of(body: PlanIn, request: Request) -> Iterator[Config]:
     """The typed settings of a body's overrides, on its config text when it has one (imported as a file)."""
-    overrides = check_overrides(body.overrides)
+    overrides, roots = check_overrides(body.overrides), request.app.state.config.path_roots
     if body.config is None:
-        yield job_settings(overrides)
+        settings = job_settings(overrides)
+        check_paths(settings, roots)
+        yield settings
         return
     with tempfile.TemporaryDirectory(prefix="plan-", dir=request.app.state.config.home) as folder:
         base = Path(folder) / "config.yaml"
         base.write_text(body.config, encoding="utf-8")
-        yield job_settings(overrides, base)
+        settings = job_settings(overrides, base)
+        check_paths(settings, roots)
+        yield settings
 
 
 @router.post("/plan", response_model=PlanOut, responses={422: {"model": Problems}})
