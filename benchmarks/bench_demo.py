@@ -18,9 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, revision_tree
+
 COMMAND = ["animation=3d_zoom"]
 GOAL_S = 60.0
 
@@ -48,28 +50,18 @@ def run_demo(tree: Path, run_dir: Path) -> dict[str, float]:
     return phases
 
 
-def worktree(rev: str, folder: Path) -> Path:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), rev], check=True,
-                   capture_output=True)
-    return folder
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--against", help="a git revision to time in the same run (the reference)")
     args = parser.parse_args(argv)
     ours, reference = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        ref_tree = worktree(args.against, Path(tmp) / "reference") if args.against else None
-        try:
-            for i in range(args.repeats):  # alternated, so that both see the same machine
-                ours.append(run_demo(ROOT, Path(tmp) / f"ours{i}"))
-                if ref_tree is not None:
-                    reference.append(run_demo(ref_tree, Path(tmp) / f"ref{i}"))
-        finally:
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        ref_tree = stack.enter_context(revision_tree(args.against)) if args.against else None
+        for i in range(args.repeats):  # alternated, so that both see the same machine
+            ours.append(run_demo(ROOT, Path(tmp) / f"ours{i}"))
             if ref_tree is not None:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(ref_tree)], check=False)
+                reference.append(run_demo(ref_tree, Path(tmp) / f"ref{i}"))
     print(f"| phase | median s (this tree) | min-max s |{' reference median s |' if reference else ''}")
     print(f"|---|---|---|{'---|' if reference else ''}")
     for phase in ours[0]:

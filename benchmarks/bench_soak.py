@@ -18,10 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
+from scipy.io import wavfile
 
 from benchmarks.common import ROOT
 
@@ -57,11 +57,7 @@ def write_song(path: Path, seconds: float, bpm: float = 120.0, rate: int = 22050
         i = int(beat * rate)
         n = min(int(0.03 * rate), len(y) - i)
         y[i:i + n] += 0.7 * np.sin(2 * np.pi * 1000 * t[:n]) * np.exp(-t[:n] / 0.005)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((np.clip(y, -1, 1) * 32767).astype("<i2").tobytes())
+    wavfile.write(path, rate, (np.clip(y, -1, 1) * 32767).astype(np.int16))
     return path
 
 

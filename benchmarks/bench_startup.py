@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import ROOT, revision_tree
+
 CASES = {
     "--help": (["--help"], 0, "Powered by Hydra"),
     "misspelled key": (["animation.zoomm=1.05"], 2, "did you mean animation.zoom?"),
@@ -48,12 +49,6 @@ def measure(tree: Path, repeats: int) -> dict[str, list[float]]:
     return {name: [time_case(tree, *case) for _ in range(repeats)] for name, case in CASES.items()}
 
 
-def worktree(rev: str, folder: Path) -> Path:
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), rev], check=True,
-                   capture_output=True)
-    return folder
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -62,12 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     ours = measure(ROOT, args.repeats)
     reference = None
     if args.against:
-        with tempfile.TemporaryDirectory() as tmp:
-            tree = worktree(args.against, Path(tmp) / "reference")
-            try:
-                reference = measure(tree, args.repeats)
-            finally:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        with revision_tree(args.against) as tree:
+            reference = measure(tree, args.repeats)
     print(f"| case | median s | min-max s | goal s |{' reference median s | ratio |' if reference else ''}")
     print(f"|---|---|---|---|{'---|---|' if reference else ''}")
     for name, times in ours.items():

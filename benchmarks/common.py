@@ -7,14 +7,29 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def revision_tree(rev: str) -> Iterator[Path]:
+    """Revision ``rev`` of this repository checked out in a temporary worktree: a benchmark's reference."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "reference"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), rev], check=True,
+                       capture_output=True)
+        try:
+            yield folder
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(folder)], check=False)
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:
