@@ -236,4 +236,4 @@ def test_depth_anything_small_renders_a_3d_run(compose_config, tmp_path, monkeyp
     import json
 
     record = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert record["model_files"][file.key]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert record["segments"][0]["model_files"][file.key]["sha256"] == hashlib.sha256(data).hexdigest()
