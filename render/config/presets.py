@@ -29,7 +29,7 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # a CPU. The pictures are not meaningful; the camera, the loop, the guidance and the files are.
     "tiny": ModelConfig(
         name="tiny", diffusion_model="tiny", clip_models=["tiny-vit-32:random", "tiny-vit-16:random", "tiny-rn:random"],
-        width_height=[256, 128], steps=10, skip_steps=0, frames_skip_steps="60%", cutn_batches=1,
+        width_height=[256, 128], steps=10, skip_steps=0, frames_skip_steps="70%", cutn_batches=1,
         cut_overview="[2]*1000", cut_innercut="[2]*1000", cut_icgray_p="[0.2]*400+[0]*600", init_scale=0.0,
         frames_scale=0.0, use_checkpoint=False, download=False,
     ),

@@ -46,7 +46,8 @@ def test_progress_and_partials_are_the_steps_predicted_images(compose_config, tm
         real_call(self, paths, image)
 
     monkeypatch.setattr(StepImages, "_write", spy)
-    cfg = compose_config(*TINY_DIFFUSION, "output.progress_every=3", "output.intermediate_saves=[2,5]")
+    cfg = compose_config(*TINY_DIFFUSION, "output.progress_every=3", "output.intermediate_saves=[2,5]",
+                         "model.frames_skip_steps=60%")
     run = tmp_path / "run"
     render_animation(cfg, run, progress=False)
 
