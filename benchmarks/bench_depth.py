@@ -5,7 +5,7 @@ through the estimator the renderer uses (``MidasDepth`` / ``AdabinsDepth``: DD's
 upsampling), on a random frame, one warm-up call then ``--repeats`` timed calls; the median is reported.
 
     python -m benchmarks.bench_depth                                  # all models, 512x512 and 1280x768, fp32 + bf16
-    python -m benchmarks.bench_depth --repeats 1 --models tiny midas_small
+    python -m benchmarks.bench_depth --repeats 1 --models tiny midas_small    # a smoke run
     python -m benchmarks.bench_depth --sizes 768x1280 --precisions bf16 --threads 4
 
 Sizes are HEIGHTxWIDTH. See benchmarks/README.md.
@@ -125,7 +125,7 @@ def main(argv=None) -> None:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), help="frame sizes, HEIGHTxWIDTH")
     parser.add_argument("--precisions", nargs="+", choices=PRECISIONS + ("fp16",), default=list(PRECISIONS))
-    parser.add_argument("--repeats", type=int, default=3, help="timed frames per configuration, after a warm-up")
+    parser.add_argument("--repeats", type=int, default=5, help="timed frames per configuration, after a warm-up")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))

@@ -19,7 +19,7 @@ that built and ran only that configuration; the gradient agreement comes from a 
 guidance functions with the random generator seeded identically (so they draw the same cutouts and
 augmentations). Children run one at a time.
 
-    python -m benchmarks.bench_step                    # 256x256 frame, 3 timed steps each, 2 threads
+    python -m benchmarks.bench_step                    # 256x256 frame, 5 timed steps each, 2 threads
     python -m benchmarks.bench_step --size 512 --repeats 5
 
 See benchmarks/README.md for the method and the results.

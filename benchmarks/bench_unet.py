@@ -5,7 +5,7 @@ Timings: for each pass and precision, one child process holds both models and al
 other processes on the machine hits both alike. Peak memory: every configuration alone in its own child process
 (warm-up plus one run), so that one configuration's peak does not hide another's. Children run one at a time.
 
-    python -m benchmarks.bench_unet                      # 256x256 input, 3 timed runs, 2 threads
+    python -m benchmarks.bench_unet                      # 256x256 input, 5 timed runs, 2 threads
     python -m benchmarks.bench_unet --size 512 --repeats 5
     python -m benchmarks.bench_unet --only fwd           # forward rows only
 
@@ -161,7 +161,7 @@ def table(times: dict, rss: dict, outputs: dict, size: int, peak: flops.Peak) ->
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256, help="input side in pixels (256 or 512)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration, after a warm-up")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration, after a warm-up")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=["fwd", "fwdbwd"], help="run the rows of one pass only")
     parser.add_argument("--worker", choices=["time", "memory"], help=argparse.SUPPRESS)

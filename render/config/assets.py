@@ -46,28 +46,38 @@ log = logging.getLogger(__name__)
 AUDIO_CACHE_DIR = Path("~/.cache/disco-anim/audio")
 
 
-def resolve_assets(draft: RenderPlan, cfg: Config, pins=None) -> Assets:
+def resolve_assets(draft: RenderPlan, cfg: Config, pins=None, *, inputs_only: bool = False) -> Assets:
     """Everything :class:`Assets` holds for the run ``draft`` plans (a resumed run's ``pins`` kept with them);
-    raises :class:`ConfigErrors` naming every problem."""
+    raises :class:`ConfigErrors` naming every problem. ``inputs_only``: just what the schedules and prompts wait on
+    (device, source video, song, camera, CLIPs), for a plan shown without rendering: no image is fetched, no weight
+    file hashed, and the draft's seed is kept."""
     issues: list[ConfigIssue] = []
     device = resolve_device(cfg, issues)
-    check_images(cfg, issues)
-    fetched = fetch_image_urls(cfg, draft, issues)
+    fetched: dict[str, Path] = {}
+    if not inputs_only:
+        check_images(cfg, issues)
+        fetched = fetch_image_urls(cfg, draft, issues)
     video, video_sha256 = probe_source_video(cfg, issues)
     hub, clip_cpu = HubClips(), {}
     if draft.diffusion is not None:  # the model after auto
         hub, clip_cpu = resolve_clips(draft.diffusion.model, issues)
-        issues += check_custom_checkpoint(draft.diffusion.model)
-    digests = verify_weight_files(draft, issues) if not issues else {}
+        issues += [] if inputs_only else check_custom_checkpoint(draft.diffusion.model)
+    digests = verify_weight_files(draft, issues) if not (issues or inputs_only) else {}
     audio = analyse_song(cfg, video, issues) if not issues else None
     camera = load_camera(cfg, issues)
     if issues:
         raise ConfigErrors(issues)
-    seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(SEED_MODULUS)
-    return Assets(device=device, hardware=probe(device), seed=int(seed) % SEED_MODULUS, memory=memory_bytes(device),
+    seed = draft.seed if inputs_only else _run_seed(cfg)
+    return Assets(device=device, hardware=probe(device), seed=seed, memory=memory_bytes(device),
                   audio=audio, video=video, video_sha256=video_sha256, fetched=MappingProxyType(fetched), hub=hub,
                   clip_cpu_precision=MappingProxyType(clip_cpu), weight_sha256=MappingProxyType(digests),
                   camera_path=camera, pins=pins)
+
+
+def _run_seed(cfg: Config) -> int:
+    """``seed``, or a fresh one drawn from the system's entropy when it is unset."""
+    seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(SEED_MODULUS)
+    return int(seed) % SEED_MODULUS
 
 
 def resolve_device(cfg: Config, issues: list[ConfigIssue]) -> "torch.device":

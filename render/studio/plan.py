@@ -9,18 +9,10 @@ import dataclasses
 from enum import Enum
 from typing import Any
 
-from render.config.assets import (
-    analyse_song,
-    probe_source_video,
-    resolve_clips,
-    resolve_device,
-)
-from render.config.camera_path import load_camera
-from render.config.issues import ConfigErrors, ConfigIssue
-from render.config.limits import memory_bytes
-from render.config.plan import Assets, RenderPlan
+from render.config.assets import resolve_assets
+from render.config.issues import ConfigErrors
+from render.config.plan import RenderPlan
 from render.config.planner import plan_run
-from render.config.precision import probe
 from render.config.schema import Config, schedule_fields
 from render.studio.checks import JobRefused, draft_plan
 from render.studio.models import AudioOut, MixOut, PlanOut, PromptOut, ScheduleField
@@ -33,22 +25,13 @@ def _needs_inputs(settings: Config) -> bool:
 
 def resolved_plan(settings: Config, draft: RenderPlan) -> tuple[RenderPlan, list[str]]:
     """The plan with the song, the source video and the camera resolved as the run resolves them."""
-    issues: list[ConfigIssue] = []
-    device = resolve_device(settings, issues)
-    video, video_sha256 = probe_source_video(settings, issues)
-    audio = analyse_song(settings, video, issues) if not issues else None
-    camera = load_camera(settings, issues)
-    hub, clip_cpu = resolve_clips(draft.diffusion.model, issues) if draft.diffusion is not None else (None, {})
-    if issues:
-        raise JobRefused([i.as_dict() for i in issues])
-    assets = Assets(device=device, hardware=probe(device), seed=draft.seed, memory=memory_bytes(device), audio=audio,
-                    video=video, video_sha256=video_sha256, camera_path=camera, clip_cpu_precision=clip_cpu,
-                    **({"hub": hub} if hub is not None else {}))
     try:
-        plan = plan_run(settings, assets)
+        plan = plan_run(settings, resolve_assets(draft, settings, inputs_only=True))
     except ConfigErrors as exc:
         raise JobRefused(exc.problems()) from None
-    names = [name for name, value in (("song", audio), ("source video", video), ("camera path", camera)) if value]
+    assets = plan.assets
+    names = [name for name, value in (("song", assets.audio), ("source video", assets.video),
+                                      ("camera path", assets.camera_path)) if value]
     return plan, names
 
 

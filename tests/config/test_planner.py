@@ -75,6 +75,21 @@ def test_the_same_settings_and_assets_give_the_same_plan(compose_config, tmp_pat
     assert [one.prompt_mix(f) for f in range(one.n_frames)] == [two.prompt_mix(f) for f in range(two.n_frames)]
 
 
+def test_inputs_only_resolves_the_song_and_reads_no_url_or_weight_file(compose_config, tmp_path, monkeypatch):
+    """The studio's plan resolves what the schedules wait on with the run's own function, and nothing else."""
+    song = click_track(tmp_path / "song.wav", 120)
+    settings = to_settings(compose_config("animation=2d_zoom", f"audio.path={song}", "animation.max_frames=auto",
+                                          "model=tiny", "init_image=http://127.0.0.1:9/x.png"))
+    draft = plan_run(settings)
+    with pytest.raises(ConfigErrors, match="init_image"):
+        resolve_assets(draft, settings)  # the run fetches the URL (nothing listens on port 9)
+    monkeypatch.setattr("urllib.request.urlopen", _refuse("urlopen"))
+    monkeypatch.setattr("render.models.registry.sha256_file", _refuse("sha256 of a weight file"))
+    assets = resolve_assets(draft, settings, inputs_only=True)
+    assert assets.audio is not None and assets.audio.n_frames == plan_run(settings, assets).n_frames
+    assert assets.seed == draft.seed and not assets.fetched and not assets.weight_sha256
+
+
 def test_a_seed_is_drawn_once_when_the_assets_are_resolved(compose_config):
     settings = to_settings(compose_config("animation=2d_zoom", "seed=null", "animation.max_frames=2"))
     plan = plan_and_resolve(settings)
