@@ -167,9 +167,9 @@ def test_guidance_x0_is_never_clamped_and_the_secondary_stays_fp32(compose_confi
     from render.guidance.cond import UNetX0
 
     for secondary in (False, True):
-        plan = plan_and_resolve(to_settings(compose_config("animation=none", *TINY_DIFFUSION, "model.clip_denoised=true",
-                                                       "model.precision=bf16",
-                                                       f"model.use_secondary_model={str(secondary).lower()}")))
+        plan = plan_and_resolve(to_settings(compose_config(
+            "animation=none", *TINY_DIFFUSION, "model.clip_denoised=true", "model.precision=bf16",
+            f"model.use_secondary_model={str(secondary).lower()}")))
         networks = load_networks(plan.diffusion, torch.device("cpu"), plan.precisions, progress=False)
         gen = DiffusionGenerator(networks, plan, "none", progress=False)
         assert gen.denoiser.clip_denoised  # the sampler clamps, as asked
