@@ -55,7 +55,7 @@ def non_diffusion(h: int, w: int, depth_kind: str, repeats: int) -> dict[str, fl
 def guided_step(h: int, w: int) -> float:
     from benchmarks.bench_step import build
 
-    step = build("ours")
+    step = build("ours auto", torch.device("cpu"))
     x = torch.randn(1, 3, h, w)
     return statistics.median(timed(lambda: step(x), 1))
 
@@ -73,7 +73,7 @@ def main(argv=None) -> None:
     step = guided_step(h, w)
     frame = step * GUIDED_STEPS_PER_FRAME
     rest = sum(parts.values())
-    print(f"{w}x{h}, depth={args.depth} (fp32), {args.threads} threads, torch {torch.__version__}\n")
+    print(f"{w}x{h}, depth={args.depth} (fp32), the step in auto precision, {args.threads} threads, torch {torch.__version__}\n")
     print("| part | seconds | share of the frame |\n|---|---|---|")
     for name, seconds in parts.items():
         print(f"| {name} | {seconds:.3f} | {seconds / (frame + rest):.3%} |")
