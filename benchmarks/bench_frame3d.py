@@ -73,7 +73,8 @@ def main(argv=None) -> None:
     step = guided_step(h, w)
     frame = step * GUIDED_STEPS_PER_FRAME
     rest = sum(parts.values())
-    print(f"{w}x{h}, depth={args.depth} (fp32), the step in auto precision, {args.threads} threads, torch {torch.__version__}\n")
+    print(f"{w}x{h}, depth={args.depth} (fp32), the step in auto precision, {args.threads} threads, "
+          f"torch {torch.__version__}\n")
     print("| part | seconds | share of the frame |\n|---|---|---|")
     for name, seconds in parts.items():
         print(f"| {name} | {seconds:.3f} | {seconds / (frame + rest):.3%} |")

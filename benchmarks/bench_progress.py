@@ -42,7 +42,7 @@ def predicted_image(size: int) -> torch.Tensor:
 def guided_step_seconds(size: int, repeats: int) -> float:
     from benchmarks.bench_step import build, start_image
 
-    step = build("ours")
+    step = build("ours auto", torch.device("cpu"))
     x = start_image(size)
     return statistics.median(timed(lambda: step(x), repeats))
 
@@ -79,8 +79,9 @@ def main(argv=None) -> None:
             hand_off.append(time_once(on_thread))
             images.flush()  # the writer's work is not on the sampling thread; keep the queue empty between calls
         images.close()
-        whole = timed(lambda: save_png_atomic(frame_to_image(x0.add(1).div(2)), run.root / "progress.png"), args.repeats)
-        png_bytes = (run.root / "progress.png").stat().st_size
+        progress_png = run.root / "progress.png"
+        whole = timed(lambda: save_png_atomic(frame_to_image(x0.add(1).div(2)), progress_png), args.repeats)
+        png_bytes = progress_png.stat().st_size
     step = guided_step_seconds(args.size, args.step_repeats) if args.step else args.step_seconds
     rows = [("on the sampling thread (conversion + hand-off)", hand_off),
             ("conversion + PNG write (writer thread)", whole)]
