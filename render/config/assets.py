@@ -58,11 +58,13 @@ def resolve_assets(draft: RenderPlan, cfg: Config, pins=None, *, inputs_only: bo
         check_images(cfg, issues)
         fetched = fetch_image_urls(cfg, draft, issues)
     video, video_sha256 = probe_source_video(cfg, issues)
-    hub, clip_cpu = HubClips(), {}
+    hub, clip_cpu, digests = HubClips(), {}, {}
     if draft.diffusion is not None:  # the model after auto
         hub, clip_cpu = resolve_clips(draft.diffusion.model, issues)
-        issues += [] if inputs_only else check_custom_checkpoint(draft.diffusion.model)
-    digests = verify_weight_files(draft, issues) if not (issues or inputs_only) else {}
+        if not inputs_only:
+            issues += check_custom_checkpoint(draft.diffusion.model)
+    if not (issues or inputs_only):
+        digests = verify_weight_files(draft, issues)
     audio = analyse_song(cfg, video, issues) if not issues else None
     camera = load_camera(cfg, issues)
     if issues:
